@@ -1,0 +1,21 @@
+"""Every domain's models, imported once so metadata (and Alembic) sees all tables."""
+
+from orchestrator.audit.models import AuditEntry
+from orchestrator.base import Base
+from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
+from orchestrator.sessions.models import Session
+from orchestrator.users.models import User
+from orchestrator.workspaces.models import Workspace, WorkspaceMember
+
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "Host",
+    "HostApiKey",
+    "HostProbe",
+    "HostWorker",
+    "Session",
+    "User",
+    "Workspace",
+    "WorkspaceMember",
+]
