@@ -26,7 +26,11 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -121,7 +125,7 @@ async def ensure_namespace(client: Client, namespace: str, retention_days: int =
         await svc.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
         return False
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
+        if exc.status is not RPCStatusCode.NOT_FOUND:
             raise
     try:
         await svc.register_namespace(
@@ -130,8 +134,8 @@ async def ensure_namespace(client: Client, namespace: str, retention_days: int =
                 workflow_execution_retention_period=Duration(seconds=retention_days * 86400),
             )
         )
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
         return False
     log.info("Created Temporal namespace %s with %d days of retention.", namespace, retention_days)
@@ -168,7 +172,9 @@ async def check_health(client: Client, timeout: timedelta = timedelta(seconds=2)
     await client.service_client.check_health(timeout=timeout)
 
 
-def workflow_ui_url(ui_base: str | None, namespace: str, workflow_id: str, run_id: str) -> str | None:
+def workflow_ui_url(
+    ui_base: str | None, namespace: str, workflow_id: str, run_id: str
+) -> str | None:
     if not ui_base:
         return None
     return f"{ui_base}/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history"

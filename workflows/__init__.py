@@ -1,0 +1,1 @@
+"""Deterministic workflow classes; each module imports contracts and queues only."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import orchestrator.base  # noqa: F401  (UTCDateTime)
-
+import orchestrator.base
 
 revision = "0001"
 down_revision = None

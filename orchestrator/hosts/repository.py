@@ -37,7 +37,9 @@ class HostRepository:
 
     async def list_workers(self) -> list[HostWorker]:
         return list(
-            await self.session.scalars(select(HostWorker).order_by(HostWorker.host_id, HostWorker.kind))
+            await self.session.scalars(
+                select(HostWorker).order_by(HostWorker.host_id, HostWorker.kind)
+            )
         )
 
     async def stale_online_workers(self, before: datetime) -> list[HostWorker]:

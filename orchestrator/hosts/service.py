@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +22,13 @@ from orchestrator.base import utcnow
 from orchestrator.contracts.hosts import ProbeRecord
 from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
 from orchestrator.hosts.repository import HostRepository
-from orchestrator.hosts.schemas import HeartbeatRequest, RegisterRequest
+from orchestrator.hosts.schemas import (
+    HeartbeatRequest,
+    HostOut,
+    ProbeOut,
+    RegisterRequest,
+    WorkerOut,
+)
 from orchestrator.queues import agent_queue, deploy_queue
 from orchestrator.security.keys import Keyring
 
@@ -120,8 +127,7 @@ class HostService:
     ) -> tuple[HostWorker, list[StatusChange]]:
         if key.host_type != req.kind:
             raise HostAuthError(
-                f"This is a {key.host_type} host key; a {req.kind} agent needs a "
-                f"{req.kind} key.",
+                f"This is a {key.host_type} host key; a {req.kind} agent needs a {req.kind} key.",
                 status=403,
             )
         now = utcnow()
@@ -130,8 +136,13 @@ class HostService:
         if host is None:
             host = await self.repo.add_host(Host(id=host_id, name=req.name))
             await self.audit.add(
-                "host.registered", actor_type="host", actor_id=host_id, target_type="host",
-                target_id=host_id, ip=ip, details={"key_id": key.id},
+                "host.registered",
+                actor_type="host",
+                actor_id=host_id,
+                target_type="host",
+                target_id=host_id,
+                ip=ip,
+                details={"key_id": key.id},
             )
         host.ip_address = ip
         worker = await self.repo.get_worker(host_id, req.kind)
@@ -173,7 +184,9 @@ class HostService:
             changes.append(StatusChange(worker.host_id, worker.kind, False))
             log.warning(
                 "Host %s's %s agent went offline: no heartbeat for %.0f s.",
-                worker.host_id, worker.kind, offline_after.total_seconds(),
+                worker.host_id,
+                worker.kind,
+                offline_after.total_seconds(),
             )
         return changes
 
@@ -211,3 +224,49 @@ class HostService:
                 deploy_error=rec.deploy.error,
             )
         )
+
+
+async def host_overview(
+    service: HostService, ui_link: Callable[[str, str], str | None]
+) -> list[HostOut]:
+    """Every host with its workers and last probe, as the API and status page show them."""
+    hosts = await service.repo.list_hosts()
+    workers = await service.repo.list_workers()
+    probes = await service.repo.latest_probes()
+    out = []
+    for h in hosts:
+        mine = [w for w in workers if w.host_id == h.id]
+        p = probes.get(h.id)
+        out.append(
+            HostOut(
+                id=h.id,
+                name=h.name,
+                ip_address=h.ip_address,
+                online=any(w.online for w in mine),
+                workers=[
+                    WorkerOut(
+                        kind=w.kind,
+                        online=w.online,
+                        version=w.version,
+                        task_queue=w.task_queue,
+                        last_heartbeat_at=w.last_heartbeat_at,
+                        info=w.info,
+                    )
+                    for w in mine
+                ],
+                last_probe=None
+                if p is None
+                else ProbeOut(
+                    status=p.status,
+                    workflow_id=p.workflow_id,
+                    run_id=p.run_id,
+                    finished_at=p.finished_at,
+                    agent_report=p.agent_report,
+                    deploy_report=p.deploy_report,
+                    agent_error=p.agent_error,
+                    deploy_error=p.deploy_error,
+                    temporal_ui_url=ui_link(p.workflow_id, p.run_id),
+                ),
+            )
+        )
+    return out

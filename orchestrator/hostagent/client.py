@@ -1,0 +1,46 @@
+"""The agent's HTTP client for the API: registration and heartbeats with its host API key."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import httpx
+
+from orchestrator.hosts.schemas import HeartbeatRequest, RegisterRequest, RegisterResponse
+
+
+class AgentRejected(Exception):
+    """The API refused the agent's key (revoked, expired, wrong type): stop, do not retry."""
+
+
+class HostApiClient:
+    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": f"polygent-agent/{version('polygent')}",
+            },
+            timeout=timeout,
+        )
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self._http.post(path, json=body)
+        if resp.status_code in (401, 403):
+            detail = resp.json().get("detail", resp.text) if resp.content else resp.reason_phrase
+            raise AgentRejected(f"The API at {self._http.base_url} refused this agent: {detail}")
+        resp.raise_for_status()
+        data: dict[str, Any] = resp.json()
+        return data
+
+    async def register(self, req: RegisterRequest) -> RegisterResponse:
+        return RegisterResponse.model_validate(
+            await self._post("/internal/hosts/register", req.model_dump())
+        )
+
+    async def heartbeat(self, host_id: str, req: HeartbeatRequest) -> None:
+        await self._post(f"/internal/hosts/{host_id}/heartbeat", req.model_dump())
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,141 @@
+"""Bringing up the trusted roles: data dir, master key, database, Temporal.
+
+Every failure here becomes a `StartupError` whose message is one sentence an operator can act
+on; the CLI prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from temporalio.client import Client
+
+from orchestrator.config import ConfigError, ServerSettings
+from orchestrator.db import Database, is_sqlite, safe_url
+from orchestrator.migrate import current_revision, head_revision, upgrade
+from orchestrator.security.keys import PURPOSE_PAYLOADS, Keyring, load_master_keyring
+from orchestrator.temporal import connect, ensure_namespace, ensure_search_attributes
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A process cannot start; the message is one sentence for the operator."""
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data dir if needed and prove it is writable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"The data directory {path} is not usable: {exc.strerror or exc} "
+            "(set POLYGENT_DATA_DIR to a writable directory)."
+        ) from None
+    return path
+
+
+def load_keyring(settings: ServerSettings) -> Keyring:
+    secret = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+    try:
+        return load_master_keyring(secret, settings.data_dir)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(
+            f"Cannot create the encryption key in {settings.data_dir}: {exc.strerror}."
+        ) from None
+
+
+def _db_reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return text.rstrip(".")
+
+
+async def open_database(settings: ServerSettings) -> Database:
+    """Connect and ping; a corrupt SQLite file or an unreachable server is one sentence."""
+    url = settings.effective_database_url
+    db = Database(url)
+    try:
+        await asyncio.wait_for(db.ping(), 15)
+        if is_sqlite(db.url):
+            await asyncio.wait_for(_sqlite_integrity(db), 15)
+    except (OperationalError, DBAPIError, sqlite3.DatabaseError, OSError, TimeoutError) as exc:
+        await db.dispose()
+        reason = "no answer within 15 s" if isinstance(exc, TimeoutError) else _db_reason(exc)
+        if is_sqlite(db.url) and "not a database" in reason:
+            raise StartupError(
+                f"The database file {url.split(':///', 1)[-1]} is corrupt or not a SQLite "
+                "database; restore it from a backup or move it away."
+            ) from None
+        raise StartupError(f"Cannot reach the database at {safe_url(url)}: {reason}.") from None
+    return db
+
+
+async def _sqlite_integrity(db: Database) -> None:
+    from sqlalchemy import text
+
+    async with db.engine.connect() as conn:
+        await conn.execute(text("SELECT count(*) FROM sqlite_master"))
+
+
+async def migrate(db: Database) -> str | None:
+    try:
+        await upgrade(db.url)
+    except (OperationalError, DBAPIError) as exc:
+        raise StartupError(f"Migrating the database failed: {_db_reason(exc)}.") from None
+    return await current_revision(db.url)
+
+
+async def require_current_schema(db: Database) -> None:
+    """API and workers refuse to run on a schema older than their code."""
+    current, head = await current_revision(db.url), head_revision()
+    if current != head:
+        raise StartupError(
+            f"The database schema is at {current or 'nothing'} but this version needs {head}; "
+            "run `polygent migrate` first."
+        )
+
+
+async def open_temporal(settings: ServerSettings, master: Keyring) -> Client:
+    """Connect, create the namespace on an external cluster, register search attributes."""
+    address, ns = settings.effective_temporal_address, settings.temporal_namespace
+    try:
+        client = await asyncio.wait_for(
+            connect(address, ns, master.derive(PURPOSE_PAYLOADS), identity="polygent-server"), 20
+        )
+        if not settings.embedded_temporal:
+            await ensure_namespace(client, ns)
+        await ensure_search_attributes(client, ns)
+    except TimeoutError:
+        raise StartupError(f"Cannot reach Temporal at {address}: no answer within 20 s.") from None
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartupError(
+            f"Cannot reach Temporal at {address} (namespace {ns}): {reason}."
+        ) from None
+    return client
+
+
+def ensure_port_free(host: str, port: int, setting: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"Port {port} on {host} is already in use; stop what holds it or set {setting}."
+                ) from None
+            raise StartupError(
+                f"Cannot listen on {host}:{port} ({setting}): {exc.strerror}."
+            ) from None

@@ -1,0 +1,5 @@
+"""Every workflow the orchestrator worker serves (and the replayer checks)."""
+
+from workflows.host_probe import HostProbeWorkflow
+
+ALL_WORKFLOWS: list[type] = [HostProbeWorkflow]
