@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {
@@ -66,3 +70,61 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unhandled error on %s %s.", request.method, request.url.path)
         return problem(500, "Internal Server Error", "The server hit an unexpected error.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, and for 422 which fields."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+DESCRIPTIONS = {
+    400: "The body could not be parsed.",
+    401: "Missing or invalid credentials.",
+    403: "The credentials do not allow this.",
+    404: "No such resource.",
+    409: "Conflicts with the current state.",
+    413: "The body is too large.",
+    422: "A field is invalid; `errors` names each one.",
+    429: "Too many requests; see Retry-After.",
+    503: "A dependency (database or Temporal) is not available.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each code documented as problem+json."""
+    return {c: {"model": Problem, "description": DESCRIPTIONS.get(c, "Error.")} for c in codes}
+
+
+def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """OpenAPI where every 4xx/5xx is problem+json, and bodies may answer 400 (unparseable)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                responses = op.setdefault("responses", {})
+                if "requestBody" in op:
+                    responses.setdefault("400", {"description": DESCRIPTIONS[400]})
+                for code, resp in responses.items():
+                    if code.isdigit() and int(code) >= 400:
+                        resp["content"] = {PROBLEM: {"schema": ref}}
+        app.openapi_schema = schema
+        return schema
+
+    return openapi

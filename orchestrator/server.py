@@ -16,14 +16,16 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator.config import ConfigError, ServerSettings
 from orchestrator.db import Database, is_sqlite, safe_url
 from orchestrator.migrate import current_revision, head_revision, upgrade
-from orchestrator.security.keys import PURPOSE_PAYLOADS, Keyring, load_master_keyring
+from orchestrator.security.keys import KEY_FILE, PURPOSE_PAYLOADS, Keyring, load_master_keyring
 from orchestrator.temporal import connect, ensure_namespace, ensure_search_attributes
 
 log = logging.getLogger(__name__)
+NAMESPACE_VISIBLE_TIMEOUT = 30.0
 
 
 class StartupError(Exception):
@@ -50,6 +52,11 @@ def load_keyring(settings: ServerSettings) -> Keyring:
         return load_master_keyring(secret, settings.data_dir)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise StartupError(
+            f"The key file {settings.data_dir / KEY_FILE} is corrupt: it is not text; restore "
+            "it from a backup (without it, encrypted data cannot be read)."
+        ) from None
     except OSError as exc:
         raise StartupError(
             f"Cannot create the encryption key in {settings.data_dir}: {exc.strerror}."
@@ -114,21 +121,45 @@ async def open_temporal(settings: ServerSettings, master: Keyring) -> Client:
         client = await asyncio.wait_for(
             connect(address, ns, master.derive(PURPOSE_PAYLOADS), identity="polygent-server"), 20
         )
-        if not settings.embedded_temporal:
+        if settings.embedded_temporal:
+            await ensure_search_attributes(client, ns)
+        else:
             await ensure_namespace(client, ns)
-        await ensure_search_attributes(client, ns)
+            await _search_attributes_once_visible(client, ns)
     except TimeoutError:
         raise StartupError(f"Cannot reach Temporal at {address}: no answer within 20 s.") from None
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.rstrip(".")
         raise StartupError(
             f"Cannot reach Temporal at {address} (namespace {ns}): {reason}."
         ) from None
     return client
 
 
+async def _search_attributes_once_visible(
+    client: Client, namespace: str, timeout: float = NAMESPACE_VISIBLE_TIMEOUT
+) -> None:
+    """A namespace just registered on a cluster is NOT_FOUND until every frontend's namespace
+    cache refreshes (seconds); wait for it instead of failing the first start."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await ensure_search_attributes(client, namespace)
+            return
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or loop.time() > deadline:
+                raise
+        log.info("Waiting for Temporal to serve the new namespace %s.", namespace)
+        await asyncio.sleep(0.5)
+
+
 def ensure_port_free(host: str, port: int, setting: str) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # Like uvicorn and Temporal themselves: connections of a process that just stopped (or
+        # was killed) linger in TIME_WAIT and must not block a restart; a listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

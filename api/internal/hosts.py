@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from api.deps import DbSession, HostKey, State, client_ip
+from api.problems import errors
 from orchestrator.hosts.schemas import (
     HeartbeatRequest,
     HeartbeatResponse,
@@ -23,7 +24,7 @@ def publish_changes(state: State, changes: list[StatusChange]) -> None:
         )
 
 
-@router.post("/register", response_model=RegisterResponse)
+@router.post("/register", response_model=RegisterResponse, responses=errors(401, 403))
 async def register(
     body: RegisterRequest, key: HostKey, state: State, session: DbSession, request: Request
 ) -> RegisterResponse:
@@ -47,7 +48,7 @@ async def register(
     )
 
 
-@router.post("/{host_id}/heartbeat", response_model=HeartbeatResponse)
+@router.post("/{host_id}/heartbeat", response_model=HeartbeatResponse, responses=errors(401, 403))
 async def heartbeat(
     host_id: str,
     body: HeartbeatRequest,

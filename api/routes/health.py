@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import State
-from api.problems import problem
+from api.problems import errors, problem
 from orchestrator.db import safe_url
 from orchestrator.migrate import head_revision
 from orchestrator.temporal import check_health
@@ -36,7 +36,7 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"description": "not ready"}})
+@router.get("/readyz", response_model=Health, responses=errors(503))
 async def readyz(state: State) -> Health | JSONResponse:
     """The database and Temporal both answer; 503 names the one that does not."""
     try:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from temporalio.client import Client, WorkflowHandle
 
 from api.deps import DbSession, State
+from api.problems import errors
 from orchestrator.contracts.hosts import ProbeInput
 from orchestrator.hosts.schemas import HostOut, ProbeStarted
 from orchestrator.hosts.service import HostService, host_overview
@@ -46,7 +47,12 @@ async def list_hosts(state: State, session: DbSession) -> list[HostOut]:
     return await host_overview(HostService(session, state.pepper), ui_linker(state))
 
 
-@router.post("/hosts/{host_id}/probe", response_model=ProbeStarted, status_code=202)
+@router.post(
+    "/hosts/{host_id}/probe",
+    response_model=ProbeStarted,
+    status_code=202,
+    responses=errors(404, 503),
+)
 async def probe_host(host_id: str, state: State, session: DbSession) -> ProbeStarted:
     """Start a HostProbeWorkflow: one activity on each of the host's agent and deploy queues."""
     if await HostService(session, state.pepper).repo.get_host(host_id) is None:
@@ -72,7 +78,7 @@ async def start_probe(state: State, host_id: str) -> ProbeStarted:
     )
 
 
-@router.get("/runs", response_model=list[RunOut])
+@router.get("/runs", response_model=list[RunOut], responses=errors(503))
 async def list_runs(state: State, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunOut]:
     """The most recent workflow runs, each linked to its Temporal UI page."""
     return await recent_runs(

@@ -7,10 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from orchestrator.schemas import RequestModel
+
 HostKind = Literal["session", "deploy"]
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(RequestModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     kind: HostKind
     version: str = Field(default="", max_length=64)
@@ -27,7 +29,7 @@ class RegisterResponse(BaseModel):
     heartbeat_interval_seconds: float
 
 
-class HeartbeatRequest(BaseModel):
+class HeartbeatRequest(RequestModel):
     kind: HostKind
     info: dict[str, Any] | None = None
 

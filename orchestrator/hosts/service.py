@@ -208,10 +208,13 @@ class HostService:
                 return worker.host_id
         raise LookupError("no host is online")
 
-    async def record_probe(self, rec: ProbeRecord) -> HostProbe:
+    async def record_probe(self, rec: ProbeRecord) -> HostProbe | None:
         existing = await self.repo.get_probe_by_workflow(rec.workflow_id)
         if existing is not None:  # activity retried after its commit: nothing to add
             return existing
+        if await self.repo.get_host(rec.host_id) is None:
+            log.warning("Host %s was removed before its probe was recorded.", rec.host_id)
+            return None
         return await self.repo.add_probe(
             HostProbe(
                 host_id=rec.host_id,

@@ -103,3 +103,11 @@ async def running_stack(
             finally:
                 for host, kind in list(stack.agents):
                     await stack.stop_agent(host, kind)
+                await terminate_running(client)
+
+
+async def terminate_running(client: Client) -> None:
+    """Leave no workflow behind for the next test's worker (it may use another database)."""
+    async for wf in client.list_workflows("ExecutionStatus = 'Running'"):
+        with contextlib.suppress(Exception):
+            await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test ended")

@@ -22,12 +22,19 @@ pytestmark = pytest.mark.foundation
 
 def make_client(db: Database, tmp_path: Path, temporal: object = None) -> httpx.AsyncClient:
     state = AppState(
-        settings=ServerSettings(data_dir=tmp_path), db=db, master=TEST_MASTER, temporal=temporal  # type: ignore[arg-type]
+        settings=ServerSettings(data_dir=tmp_path),
+        db=db,
+        master=TEST_MASTER,
+        temporal=temporal,  # type: ignore[arg-type]
     )
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state)), base_url="http://t")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(state)), base_url="http://t"
+    )
 
 
-async def test_health_ready_version(db: Database, temporal_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_health_ready_version(
+    db: Database, temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     async with make_client(db, tmp_path, temporal_env.client) as c:
         assert (await c.get("/healthz")).json() == {"status": "ok"}
         assert (await c.get("/readyz")).json() == {"status": "ready"}
@@ -50,7 +57,9 @@ async def test_not_ready_names_the_missing_dependency(db: Database, tmp_path: Pa
     try:
         async with make_client(dead, tmp_path, None) as c:
             r = await c.get("/readyz")
-            assert r.status_code == 503 and r.json()["detail"].startswith("The database does not answer")
+            assert r.status_code == 503 and r.json()["detail"].startswith(
+                "The database does not answer"
+            )
     finally:
         await dead.dispose()
 
@@ -70,17 +79,27 @@ async def test_problem_json_for_404_and_422(db: Database, tmp_path: Path) -> Non
 
 async def test_agent_endpoints_need_a_valid_key(db: Database, tmp_path: Path) -> None:
     async with db.session() as s:
-        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key("k", "session")
+        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key(
+            "k", "session"
+        )
     async with make_client(db, tmp_path) as c:
         body = {"name": "h1", "kind": "session"}
         r = await c.post("/internal/hosts/register", json=body)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-        r = await c.post("/internal/hosts/register", json=body, headers={"Authorization": "Bearer pgk_00000000_x"})
+        r = await c.post(
+            "/internal/hosts/register",
+            json=body,
+            headers={"Authorization": "Bearer pgk_00000000_x"},
+        )
         assert r.status_code == 401 and r.json()["detail"] == "Invalid host API key."
         auth = {"Authorization": f"Bearer {key}"}
-        r = await c.post("/internal/hosts/register", json={"name": "bad name!", "kind": "session"}, headers=auth)
+        r = await c.post(
+            "/internal/hosts/register", json={"name": "bad name!", "kind": "session"}, headers=auth
+        )
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name"
-        r = await c.post("/internal/hosts/register", json={"name": "h1", "kind": "deploy"}, headers=auth)
+        r = await c.post(
+            "/internal/hosts/register", json={"name": "h1", "kind": "deploy"}, headers=auth
+        )
         assert r.status_code == 403 and "session host key" in r.json()["detail"]
         r = await c.post("/internal/hosts/register", json=body, headers=auth)
         assert r.status_code == 200
@@ -97,7 +116,9 @@ async def test_request_logs_carry_no_secrets(
     db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with db.session() as s:
-        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key("k", "session")
+        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key(
+            "k", "session"
+        )
     caplog.set_level(logging.DEBUG)
     async with make_client(db, tmp_path) as c:
         await c.post("/internal/hosts/register?token=" + key, json={"name": "h2", "kind": "session"},
@@ -117,3 +138,16 @@ def test_redactor_masks_registered_values_and_token_shapes() -> None:
     )
     assert "sup3r" not in out and "abc.def" not in out and "user:pw" not in out
     assert "pgk_0123abcd" not in out and out.count("***") == 4
+
+
+async def test_nul_characters_are_refused_on_both_databases(db: Database, tmp_path: Path) -> None:
+    async with db.session() as s:
+        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key("k", "session")
+    async with make_client(db, tmp_path) as c:
+        r = await c.post("/internal/hosts/register", headers={"Authorization": f"Bearer {key}"},
+                         json={"name": "h3", "kind": "session", "info": {"x": ["a\x00b"]}})  # fmt: skip
+        assert r.status_code == 422
+        assert r.json()["errors"][0] == {"field": "info", "message": "Value error, must not contain NUL characters"}
+        r = await c.post("/internal/hosts/register", headers={"Authorization": f"Bearer {key}"},
+                         json={"name": "h3", "kind": "session", "surprise": 1})  # fmt: skip
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "surprise"

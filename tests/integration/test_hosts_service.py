@@ -27,7 +27,9 @@ async def test_key_is_stored_hashed_and_verifies(db: Database) -> None:
         stored = await HostService(s, PEPPER).repo.get_key(row.id)
         assert stored is not None and plaintext not in stored.key_hash
         assert plaintext.split("_", 2)[2] not in str(stored.__dict__)
-        audit = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "host_key.created")))
+        audit = list(
+            await s.scalars(select(AuditEntry).where(AuditEntry.action == "host_key.created"))
+        )
         assert audit and plaintext not in str(audit[0].details)
     async with db.session() as s:
         ok = await HostService(s, PEPPER).verify_key(plaintext)
@@ -54,7 +56,9 @@ async def test_revoked_and_expired_keys_fail(db: Database) -> None:
         svc = HostService(s, PEPPER)
         _, revoked = await svc.mint_key("old", "session")
         _, fresh = await svc.mint_key("old", "session", revoke_same_name=True)
-        _, expired = await svc.mint_key("exp", "session", expires_at=utcnow() - timedelta(seconds=1))
+        _, expired = await svc.mint_key(
+            "exp", "session", expires_at=utcnow() - timedelta(seconds=1)
+        )
     async with db.session() as s:
         svc = HostService(s, PEPPER)
         with pytest.raises(HostAuthError, match="revoked"):
@@ -68,11 +72,15 @@ async def test_register_heartbeat_offline_cycle(db: Database) -> None:
     async with db.session() as s:
         svc = HostService(s, PEPPER)
         key, _ = await svc.mint_key("h", "session")
-        worker, changes = await svc.register(key, RegisterRequest(name="Build-01", kind="session"), "10.0.0.5")
+        worker, changes = await svc.register(
+            key, RegisterRequest(name="Build-01", kind="session"), "10.0.0.5"
+        )
         assert worker.task_queue == "polygent.agent.build-01"
         assert [(c.host_id, c.kind, c.online) for c in changes] == [("build-01", "session", True)]
         # A second registration of an online worker is not a status change.
-        _, again = await svc.register(key, RegisterRequest(name="Build-01", kind="session"), "10.0.0.6")
+        _, again = await svc.register(
+            key, RegisterRequest(name="Build-01", kind="session"), "10.0.0.6"
+        )
         assert again == []
     async with db.session() as s:
         svc = HostService(s, PEPPER)

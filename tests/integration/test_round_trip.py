@@ -59,7 +59,9 @@ async def test_round_trip_and_live_updates(
     db: Database, temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     host = unique_host()
-    async with running_stack(db, temporal_env.client, tmp_path, host_offline_after_seconds=1.5) as stack:
+    async with running_stack(
+        db, temporal_env.client, tmp_path, host_offline_after_seconds=1.5
+    ) as stack:
         live, ready = Live(), asyncio.Event()
         ws_task = asyncio.create_task(live.run(stack.url, ready))
         await asyncio.wait_for(ready.wait(), 10)
@@ -77,11 +79,20 @@ async def test_round_trip_and_live_updates(
             report = probe[f"{kind}_report"]
             assert report["git_version"].startswith("git version ")
             assert report["free_disk_bytes"] > 0
-            assert set(report["clis"]) == {"claude-code", "gemini-cli", "opencode", "kilo-cli", "codex", "qwen-code"}
+            assert set(report["clis"]) == {
+                "claude-code",
+                "gemini-cli",
+                "opencode",
+                "kilo-cli",
+                "codex",
+                "qwen-code",
+            }
         assert probe["agent_report"]["kind"] == "session"
         assert probe["deploy_report"]["kind"] == "deploy"
         assert probe["agent_report"]["disk_path"].endswith(f"{host}/session")
-        await wait_for(lambda: live.has(type="probe.recorded", host_id=host), what="probe.recorded event")
+        await wait_for(
+            lambda: live.has(type="probe.recorded", host_id=host), what="probe.recorded event"
+        )
 
         runs = (await stack.http.get("/api/runs", params={"limit": 50})).json()
         run = next(r for r in runs if r["workflow_id"] == probe["workflow_id"])
@@ -126,10 +137,16 @@ async def test_payloads_are_encrypted_in_temporal(
     history = await raw.get_workflow_handle(probe["workflow_id"]).fetch_history()
     payloads = []
     for event in history.events:
-        for attr in ("workflow_execution_started_event_attributes", "activity_task_scheduled_event_attributes"):
+        for attr in (
+            "workflow_execution_started_event_attributes",
+            "activity_task_scheduled_event_attributes",
+        ):
             if event.HasField(attr):  # type: ignore[arg-type]
                 payloads += list(getattr(event, attr).input.payloads)
-        for attr in ("activity_task_completed_event_attributes", "workflow_execution_completed_event_attributes"):
+        for attr in (
+            "activity_task_completed_event_attributes",
+            "workflow_execution_completed_event_attributes",
+        ):
             if event.HasField(attr):  # type: ignore[arg-type]
                 payloads += list(getattr(event, attr).result.payloads)
     assert len(payloads) >= 6

@@ -36,15 +36,31 @@ def test_defaults_are_the_embedded_stack(tmp_path: Path) -> None:
     ("var", "value", "sentence"),
     [
         ("POLYGENT_API_PORT", "70000", "Invalid setting POLYGENT_API_PORT: Input should be less"),
-        ("POLYGENT_API_PORT", "eighty", "Invalid setting POLYGENT_API_PORT: Input should be a valid integer"),
-        ("POLYGENT_DATABASE_URL", "mysql://x", "Invalid setting POLYGENT_DATABASE_URL: must start with"),
-        ("POLYGENT_TEMPORAL_ADDRESS", "nohostport", "Invalid setting POLYGENT_TEMPORAL_ADDRESS: must be host:port"),
+        (
+            "POLYGENT_API_PORT",
+            "eighty",
+            "Invalid setting POLYGENT_API_PORT: Input should be a valid integer",
+        ),
+        (
+            "POLYGENT_DATABASE_URL",
+            "mysql://x",
+            "Invalid setting POLYGENT_DATABASE_URL: must start with",
+        ),
+        (
+            "POLYGENT_TEMPORAL_ADDRESS",
+            "nohostport",
+            "Invalid setting POLYGENT_TEMPORAL_ADDRESS: must be host:port",
+        ),
         ("POLYGENT_LOG_LEVEL", "chatty", "Invalid setting POLYGENT_LOG_LEVEL"),
         ("POLYGENT_APIPORT", "8000", "Unknown setting POLYGENT_APIPORT"),
     ],
 )
 def test_bad_settings_are_one_sentence(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], var: str, value: str, sentence: str
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    var: str,
+    value: str,
+    sentence: str,
 ) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError, match="^" + sentence.replace("(", r"\(")):
@@ -96,5 +112,13 @@ def test_help_lists_roles_and_settings(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for word in ("up", "api", "worker", "agent-worker", "deploy-worker", "migrate", "POLYGENT_DATABASE_URL"):
+    for word in (
+        "up",
+        "api",
+        "worker",
+        "agent-worker",
+        "deploy-worker",
+        "migrate",
+        "POLYGENT_DATABASE_URL",
+    ):
         assert word in out

@@ -47,7 +47,9 @@ def test_bad_configured_key() -> None:
 
 def test_subkeys_differ_per_purpose() -> None:
     master = ring("a")
-    derived = {p: master.derive(p).keys["a"] for p in (PURPOSE_PAYLOADS, PURPOSE_SECRETS, PURPOSE_API_KEYS)}
+    derived = {
+        p: master.derive(p).keys["a"] for p in (PURPOSE_PAYLOADS, PURPOSE_SECRETS, PURPOSE_API_KEYS)
+    }
     assert len(set(derived.values())) == 3
     assert master.keys["a"] not in derived.values()
     assert master.derive(PURPOSE_PAYLOADS) == master.derive(PURPOSE_PAYLOADS)

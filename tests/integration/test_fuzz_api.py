@@ -1,0 +1,37 @@
+"""Schemathesis over the whole OpenAPI schema of a running API: zero server errors."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.db import Database
+from tests.helpers import binary, wait_for
+from tests.integration.stack import running_stack, unique_host
+
+pytestmark = pytest.mark.foundation
+
+
+async def test_schemathesis_finds_no_server_errors(
+    db: Database, temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with running_stack(db, temporal_env.client, tmp_path) as stack:
+        host = unique_host()
+        key = await stack.mint("session")
+        await stack.start_agent(host, "session", key)
+        await wait_for(lambda: stack.worker(host, "session"), what="agent registered")
+        proc = await asyncio.create_subprocess_exec(
+            binary("st"), "run", f"{stack.url}/openapi.json",
+            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
+            "--max-examples", "25", "--seed", "1",
+            "--header", f"Authorization: Bearer {key}",
+            "--request-timeout", "30", "--workers", "1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        text = out.decode(errors="replace")
+        assert proc.returncode == 0, text[-4000:]
+        assert "passed" in text.lower()
