@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from orchestrator.config import (
     AgentSettings,
@@ -218,8 +220,21 @@ def main(argv: list[str] | None = None) -> int:
         rc: int = args.fn(args)
     except ConfigError as exc:
         print(f"polygent: {exc}", file=sys.stderr)
-        return 2
+        rc = 2
+    if argv is None:  # run as the `polygent` program (tests pass argv and get the code back)
+        _exit_now(rc)
     return rc
+
+
+def _exit_now(rc: int) -> NoReturn:
+    """Exit without interpreter teardown: the Temporal SDK's Rust threads can still touch
+    Python objects while it finalizes, which aborts the process with "PyGILState_Release"
+    (temporalio/sdk-python#300) after a clean stop. Everything is closed by now."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(rc)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator.base import Base, utcnow
 from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
+
+
+def _stamps() -> dict[str, datetime]:
+    now = utcnow()
+    return {"created_at": now, "updated_at": now}
 
 
 class HostRepository:
@@ -17,10 +27,29 @@ class HostRepository:
     async def get_host(self, host_id: str) -> Host | None:
         return await self.session.get(Host, host_id)
 
-    async def add_host(self, host: Host) -> Host:
-        self.session.add(host)
-        await self.session.flush()
-        return host
+    async def _insert_if_absent(self, model: type[Base], values: dict[str, Any]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING: concurrent registrations never collide."""
+        insert = sqlite_insert if self.session.get_bind().dialect.name == "sqlite" else pg_insert
+        pk = list(sa_inspect(model).primary_key)[0]
+        stmt = insert(model).values(**values).on_conflict_do_nothing().returning(pk)
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def ensure_host(self, host_id: str, name: str) -> tuple[Host, bool]:
+        """The host row, created if missing; True when this call created it."""
+        created = await self._insert_if_absent(Host, {"id": host_id, "name": name, **_stamps()})
+        host = await self.session.get(Host, host_id, populate_existing=True)
+        assert host is not None
+        return host, created
+
+    async def ensure_worker(self, host_id: str, kind: str, task_queue: str) -> HostWorker:
+        await self._insert_if_absent(
+            HostWorker,
+            {"host_id": host_id, "kind": kind, "task_queue": task_queue, "online": False,
+             "version": "", "info": {}, "registered_at": utcnow()},
+        )  # fmt: skip
+        worker = await self.get_worker(host_id, kind)
+        assert worker is not None
+        return worker
 
     async def list_hosts(self) -> list[Host]:
         return list(await self.session.scalars(select(Host).order_by(Host.id)))
@@ -29,11 +58,6 @@ class HostRepository:
         return await self.session.scalar(
             select(HostWorker).where(HostWorker.host_id == host_id, HostWorker.kind == kind)
         )
-
-    async def add_worker(self, worker: HostWorker) -> HostWorker:
-        self.session.add(worker)
-        await self.session.flush()
-        return worker
 
     async def list_workers(self) -> list[HostWorker]:
         return list(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator.audit.repository import AuditRepository
 from orchestrator.base import utcnow
 from orchestrator.contracts.hosts import ProbeRecord
-from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
+from orchestrator.hosts.models import HostApiKey, HostProbe, HostWorker
 from orchestrator.hosts.repository import HostRepository
 from orchestrator.hosts.schemas import (
     HeartbeatRequest,
@@ -132,9 +132,8 @@ class HostService:
             )
         now = utcnow()
         host_id = host_id_for(req.name)
-        host = await self.repo.get_host(host_id)
-        if host is None:
-            host = await self.repo.add_host(Host(id=host_id, name=req.name))
+        host, created = await self.repo.ensure_host(host_id, req.name)
+        if created:
             await self.audit.add(
                 "host.registered",
                 actor_type="host",
@@ -145,11 +144,7 @@ class HostService:
                 details={"key_id": key.id},
             )
         host.ip_address = ip
-        worker = await self.repo.get_worker(host_id, req.kind)
-        if worker is None:
-            worker = await self.repo.add_worker(
-                HostWorker(host_id=host_id, kind=req.kind, task_queue=queue_for(host_id, req.kind))
-            )
+        worker = await self.repo.ensure_worker(host_id, req.kind, queue_for(host_id, req.kind))
         worker.version = req.version
         worker.info = req.info
         worker.api_key_id = key.id

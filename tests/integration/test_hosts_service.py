@@ -114,3 +114,29 @@ async def test_heartbeat_needs_the_registering_key(db: Database) -> None:
         await svc.register(k1, RegisterRequest(name="h", kind="session"), None)
         with pytest.raises(HostAuthError, match="has not registered that host"):
             await svc.heartbeat(k2, "h", HeartbeatRequest(kind="session"), None)
+
+
+async def test_concurrent_first_registrations_of_one_host(db: Database) -> None:
+    """Both agents of a new host register at the same moment: one host row, no error."""
+    async with db.session() as s:
+        svc = HostService(s, PEPPER)
+        k_session, _ = await svc.mint_key("s", "session")
+        k_deploy, _ = await svc.mint_key("d", "deploy")
+
+    async def register(key_id: str, kind: str) -> None:
+        async with db.session() as s:
+            svc = HostService(s, PEPPER)
+            key = await svc.repo.get_key(key_id)
+            assert key is not None
+            await svc.register(key, RegisterRequest(name="twin", kind=kind), None)  # type: ignore[arg-type]
+
+    import asyncio
+
+    await asyncio.gather(*(register(k_session.id, "session") for _ in range(3)),
+                         *(register(k_deploy.id, "deploy") for _ in range(3)))  # fmt: skip
+    async with db.session() as s:
+        repo = HostService(s, PEPPER).repo
+        assert [h.id for h in await repo.list_hosts()] == ["twin"]
+        assert sorted(w.kind for w in await repo.list_workers()) == ["deploy", "session"]
+        created = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "host.registered")))
+        assert len(created) == 1
