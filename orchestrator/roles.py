@@ -143,20 +143,6 @@ async def _mint_local_key(state: AppState, kind: str) -> str:
     return plaintext
 
 
-async def _wait_for_host(
-    state: AppState, host_id: str, agent: asyncio.Task[None], stop: asyncio.Event
-) -> None:
-    from orchestrator.hosts.repository import HostRepository
-
-    for _ in range(100):
-        async with state.db.session() as session:
-            if await HostRepository(session).get_host(host_id) is not None:
-                return
-        if agent.done() or stop.is_set():
-            return
-        await asyncio.sleep(0.1)
-
-
 async def _first_probe(state: AppState) -> None:
     """Once both local agents are online, run the round trip so the status page shows it."""
     from orchestrator.hosts.repository import HostRepository
@@ -229,10 +215,6 @@ async def _run_all(
                 name=f"{kind}-agent",
             )
         )
-        if kind == "session":
-            # Both agents registering a new host at once race to insert its row (one gets a
-            # 500 and retries); let the first create it.
-            await _wait_for_host(state, LOCAL_HOST, tasks[-1], inner)
     state.spawn(_first_probe(state), name="first-probe")
     print(
         f"Polygent is running.\n  Dashboard:   {url}/\n"

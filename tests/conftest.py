@@ -15,10 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 from orchestrator.db import Database
 from orchestrator.migrate import upgrade
 from orchestrator.queues import SEARCH_ATTRIBUTE_KEYS
-from orchestrator.temporal import data_converter
+from orchestrator.temporal import data_converter, ensure_search_attributes
 from tests.helpers import IN_CI, TEST_PAYLOAD_KEYS, binary
 
-PG_ADMIN_URL = os.environ.get("POLYGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "POLYGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -43,6 +45,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=data_converter(TEST_PAYLOAD_KEYS),
         test_server_existing_path=binary("temporal-test-server"),
     )
+    await ensure_search_attributes(env.client, env.client.namespace)
     yield env
     await env.shutdown()
 

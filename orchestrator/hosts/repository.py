@@ -30,7 +30,7 @@ class HostRepository:
     async def _insert_if_absent(self, model: type[Base], values: dict[str, Any]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING: concurrent registrations never collide."""
         insert = sqlite_insert if self.session.get_bind().dialect.name == "sqlite" else pg_insert
-        pk = list(sa_inspect(model).primary_key)[0]
+        pk = next(iter(sa_inspect(model).primary_key))
         stmt = insert(model).values(**values).on_conflict_do_nothing().returning(pk)
         return (await self.session.execute(stmt)).first() is not None
 

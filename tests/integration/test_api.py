@@ -142,12 +142,17 @@ def test_redactor_masks_registered_values_and_token_shapes() -> None:
 
 async def test_nul_characters_are_refused_on_both_databases(db: Database, tmp_path: Path) -> None:
     async with db.session() as s:
-        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key("k", "session")
+        _, key = await HostService(s, TEST_MASTER.derive("host-api-key-pepper")).mint_key(
+            "k", "session"
+        )
     async with make_client(db, tmp_path) as c:
         r = await c.post("/internal/hosts/register", headers={"Authorization": f"Bearer {key}"},
                          json={"name": "h3", "kind": "session", "info": {"x": ["a\x00b"]}})  # fmt: skip
         assert r.status_code == 422
-        assert r.json()["errors"][0] == {"field": "info", "message": "Value error, must not contain NUL characters"}
+        assert r.json()["errors"][0] == {
+            "field": "info",
+            "message": "Value error, must not contain NUL characters",
+        }
         r = await c.post("/internal/hosts/register", headers={"Authorization": f"Bearer {key}"},
                          json={"name": "h3", "kind": "session", "surprise": 1})  # fmt: skip
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "surprise"

@@ -138,5 +138,7 @@ async def test_concurrent_first_registrations_of_one_host(db: Database) -> None:
         repo = HostService(s, PEPPER).repo
         assert [h.id for h in await repo.list_hosts()] == ["twin"]
         assert sorted(w.kind for w in await repo.list_workers()) == ["deploy", "session"]
-        created = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "host.registered")))
+        created = list(
+            await s.scalars(select(AuditEntry).where(AuditEntry.action == "host.registered"))
+        )
         assert len(created) == 1
