@@ -49,11 +49,16 @@ class Stack:
 
     async def start_agent(self, host: str, kind: str, key: str | None = None) -> Agent:
         settings = AgentSettings.model_construct(
-            name=host, main_server_url=self.url,
+            name=host,
+            main_server_url=self.url,
             api_key=SecretStr(key or await self.mint(kind)),
-            storage_path=self.tmp / host / kind, temporal_address=None,
-            max_concurrent_activities=4, data_dir=self.tmp, log_level="INFO", log_format="text",
-        )  # fmt: skip
+            storage_path=self.tmp / host / kind,
+            temporal_address=None,
+            max_concurrent_activities=4,
+            data_dir=self.tmp,
+            log_level="INFO",
+            log_format="text",
+        )
         build = session_activities(settings) if kind == "session" else deploy_activities(settings)
         stop = asyncio.Event()
         task = asyncio.create_task(
@@ -87,10 +92,13 @@ async def running_stack(
     db: Database, client: Client, tmp: Path, **settings: Any
 ) -> AsyncIterator[Stack]:
     base = {
-        "data_dir": tmp, "temporal_namespace": client.namespace, "temporal_ui_url": UI,
-        "heartbeat_interval_seconds": 0.5, "host_offline_after_seconds": 30,
+        "data_dir": tmp,
+        "temporal_namespace": client.namespace,
+        "temporal_ui_url": UI,
+        "heartbeat_interval_seconds": 0.5,
+        "host_offline_after_seconds": 30,
         "schedule_to_start_seconds": 3,
-    }  # fmt: skip
+    }
     s = ServerSettings(**{**base, **settings})
     state = AppState(settings=s, db=db, master=TEST_MASTER, temporal=client)
     async with served(create_app(state)) as url:

@@ -121,8 +121,11 @@ async def test_request_logs_carry_no_secrets(
         )
     caplog.set_level(logging.DEBUG)
     async with make_client(db, tmp_path) as c:
-        await c.post("/internal/hosts/register?token=" + key, json={"name": "h2", "kind": "session"},
-                     headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        await c.post(
+            "/internal/hosts/register?token=" + key,
+            json={"name": "h2", "kind": "session"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
     lines = [r for r in caplog.records if r.name == "polygent.requests"]
     assert any("POST /internal/hosts/register answered 200" in r.getMessage() for r in lines)
     formatter = RedactingFormatter(json_lines=True)
@@ -146,13 +149,19 @@ async def test_nul_characters_are_refused_on_both_databases(db: Database, tmp_pa
             "k", "session"
         )
     async with make_client(db, tmp_path) as c:
-        r = await c.post("/internal/hosts/register", headers={"Authorization": f"Bearer {key}"},
-                         json={"name": "h3", "kind": "session", "info": {"x": ["a\x00b"]}})  # fmt: skip
+        r = await c.post(
+            "/internal/hosts/register",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"name": "h3", "kind": "session", "info": {"x": ["a\x00b"]}},
+        )
         assert r.status_code == 422
         assert r.json()["errors"][0] == {
             "field": "info",
             "message": "Value error, must not contain NUL characters",
         }
-        r = await c.post("/internal/hosts/register", headers={"Authorization": f"Bearer {key}"},
-                         json={"name": "h3", "kind": "session", "surprise": 1})  # fmt: skip
+        r = await c.post(
+            "/internal/hosts/register",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"name": "h3", "kind": "session", "surprise": 1},
+        )
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "surprise"

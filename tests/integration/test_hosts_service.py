@@ -47,7 +47,7 @@ async def test_wrong_keys_get_one_message(db: Database, mutate: str) -> None:
         "empty": "",
     }[mutate]
     async with db.session() as s:
-        with pytest.raises(HostAuthError, match="^Invalid host API key.$"):
+        with pytest.raises(HostAuthError, match=r"^Invalid host API key\.$"):
             await HostService(s, PEPPER).verify_key(bad)
 
 
@@ -132,8 +132,10 @@ async def test_concurrent_first_registrations_of_one_host(db: Database) -> None:
 
     import asyncio
 
-    await asyncio.gather(*(register(k_session.id, "session") for _ in range(3)),
-                         *(register(k_deploy.id, "deploy") for _ in range(3)))  # fmt: skip
+    await asyncio.gather(
+        *(register(k_session.id, "session") for _ in range(3)),
+        *(register(k_deploy.id, "deploy") for _ in range(3)),
+    )
     async with db.session() as s:
         repo = HostService(s, PEPPER).repo
         assert [h.id for h in await repo.list_hosts()] == ["twin"]

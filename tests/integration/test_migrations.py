@@ -12,8 +12,17 @@ from orchestrator.migrate import current_revision, downgrade, head_revision, upg
 from orchestrator.models import Base
 
 pytestmark = pytest.mark.foundation
-TABLES = {"users", "workspaces", "workspace_members", "hosts", "host_workers", "host_api_keys",
-          "host_probes", "sessions", "audit_log"}  # fmt: skip
+TABLES = {
+    "users",
+    "workspaces",
+    "workspace_members",
+    "hosts",
+    "host_workers",
+    "host_api_keys",
+    "host_probes",
+    "sessions",
+    "audit_log",
+}
 
 
 async def _tables(url: str) -> set[str]:

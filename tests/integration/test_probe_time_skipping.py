@@ -28,8 +28,15 @@ pytestmark = pytest.mark.foundation
 
 
 def report(kind: str) -> HostReport:
-    return HostReport(kind=kind, hostname="stand-in", git_version="git version 9.9", free_disk_bytes=1,
-                      disk_path="/x", clis={"codex": "1.0"}, python_version="3")  # fmt: skip
+    return HostReport(
+        kind=kind,
+        hostname="stand-in",
+        git_version="git version 9.9",
+        free_disk_bytes=1,
+        disk_path="/x",
+        clis={"codex": "1.0"},
+        python_version="3",
+    )
 
 
 @activity.defn(name="agent.probe")
@@ -80,7 +87,9 @@ async def test_unknown_host_fails_the_probe_cleanly(
     async with build_orchestrator_worker(client, db, TEST_MASTER):
         with pytest.raises(WorkflowFailureError) as info:
             await client.execute_workflow(
-                HostProbeWorkflow.run, ProbeInput(host_id="nobody"),
-                id=f"probe-nobody-{uuid.uuid4().hex[:6]}", task_queue=ORCHESTRATOR_QUEUE,
-            )  # fmt: skip
+                HostProbeWorkflow.run,
+                ProbeInput(host_id="nobody"),
+                id=f"probe-nobody-{uuid.uuid4().hex[:6]}",
+                task_queue=ORCHESTRATOR_QUEUE,
+            )
     assert "no host named nobody" in str(info.value.cause.cause)

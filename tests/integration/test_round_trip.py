@@ -68,10 +68,14 @@ async def test_round_trip_and_live_updates(
 
         await stack.start_agent(host, "session")
         await stack.start_agent(host, "deploy")
-        await wait_for(lambda: live.has(type="host.status", host_id=host, kind="session", online=True),
-                       what="session agent online over the WebSocket")  # fmt: skip
-        await wait_for(lambda: live.has(type="host.status", host_id=host, kind="deploy", online=True),
-                       what="deploy agent online over the WebSocket")  # fmt: skip
+        await wait_for(
+            lambda: live.has(type="host.status", host_id=host, kind="session", online=True),
+            what="session agent online over the WebSocket",
+        )
+        await wait_for(
+            lambda: live.has(type="host.status", host_id=host, kind="deploy", online=True),
+            what="deploy agent online over the WebSocket",
+        )
 
         probe = await _probe(stack, host)
         assert probe["status"] == "ok"
@@ -104,8 +108,11 @@ async def test_round_trip_and_live_updates(
 
         # The deploy agent stops: heartbeats cease, the API notices within seconds and says so live.
         await stack.stop_agent(host, "deploy")
-        await wait_for(lambda: live.has(type="host.status", host_id=host, kind="deploy", online=False),
-                       timeout=15, what="deploy agent offline over the WebSocket")  # fmt: skip
+        await wait_for(
+            lambda: live.has(type="host.status", host_id=host, kind="deploy", online=False),
+            timeout=15,
+            what="deploy agent offline over the WebSocket",
+        )
         worker = await stack.worker(host, "deploy")
         assert worker is not None and worker["online"] is False
 

@@ -73,10 +73,18 @@ def test_bad_settings_are_one_sentence(
 
 def test_agent_settings_from_file(tmp_path: Path) -> None:
     cfg = tmp_path / "agent.json"
-    cfg.write_text(json.dumps({"Agent": {
-        "Name": "build-01", "MainServerUrl": "https://polygent.example.com",
-        "ApiKey": "pgk_0123abcd_secretsecretsecret", "StoragePath": str(tmp_path / "s"),
-    }}))  # fmt: skip
+    cfg.write_text(
+        json.dumps(
+            {
+                "Agent": {
+                    "Name": "build-01",
+                    "MainServerUrl": "https://polygent.example.com",
+                    "ApiKey": "pgk_0123abcd_secretsecretsecret",
+                    "StoragePath": str(tmp_path / "s"),
+                }
+            }
+        )
+    )
     from orchestrator.config import read_agent_file
 
     s = load_settings(AgentSettings, **read_agent_file(cfg))
