@@ -25,8 +25,12 @@ class EventBus:
             try:
                 q.put_nowait(event)
             except asyncio.QueueFull:
+                # Replace its backlog with the end-of-stream marker so its socket closes and
+                # the client reconnects (and refetches) instead of waiting forever.
                 self._subscribers.discard(q)
-                q.put_nowait(None) if not q.full() else None
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(None)
                 log.warning("Dropped a slow live-update subscriber.")
 
     @asynccontextmanager

@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from orchestrator.temporal import workflow_ui_url
+
 
 class RunOut(BaseModel):
     workflow_id: str
@@ -31,11 +33,7 @@ async def recent_runs(client: Client, ui_base: str | None, limit: int = 20) -> l
                 start_time=wf.start_time,
                 close_time=wf.close_time,
                 task_queue=wf.task_queue,
-                temporal_ui_url=(
-                    f"{ui_base}/namespaces/{client.namespace}/workflows/{wf.id}/{wf.run_id}/history"
-                    if ui_base
-                    else None
-                ),
+                temporal_ui_url=workflow_ui_url(ui_base, client.namespace, wf.id, wf.run_id),
             )
         )
     return runs
