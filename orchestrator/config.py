@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "POLYGENT_"
@@ -62,6 +62,20 @@ class ServerSettings(CommonSettings):
     heartbeat_interval_seconds: float = Field(default=10.0, gt=0, le=300)
     host_offline_after_seconds: float = Field(default=30.0, gt=0, le=3600)
     schedule_to_start_seconds: float = Field(default=5.0, gt=0, le=600)
+    # Sign-in: exactly one identity provider, or none (then only local sign-in on loopback).
+    auth_provider: Literal["none", "google", "microsoft", "oidc"] = "none"
+    auth_client_id: str | None = None
+    auth_client_secret: SecretStr | None = None
+    auth_tenant_id: str = Field(default="common", description="Microsoft: common or a tenant id")
+    auth_issuer: str | None = Field(default=None, description="OIDC issuer URL (oidc only)")
+    auth_scopes: str = Field(default="", description="extra scopes beyond openid email profile")
+    auth_button_label: str = Field(default="SSO", max_length=60)
+    auth_allow_new_users: bool = True
+    admin_emails: str = Field(default="", description="emails that may become the first admin")
+    access_token_minutes: int = Field(default=15, ge=1, le=60)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    session_max_days: int = Field(default=30, ge=1, le=365)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     @field_validator("database_url")
     @classmethod
@@ -81,6 +95,35 @@ class ServerSettings(CommonSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be host:port, for example temporal.example.com:7233")
         return v
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> ServerSettings:
+        if self.auth_provider != "none":
+            for name in ("auth_client_id", "auth_client_secret"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name} is required with auth_provider={self.auth_provider}")
+        if self.auth_provider == "oidc" and not self.auth_issuer:
+            raise ValueError("auth_issuer is required with auth_provider=oidc")
+        return self
+
+    @property
+    def loopback_only(self) -> bool:
+        """The API listens on loopback only: nobody else can reach it."""
+        return self.api_host in ("127.0.0.1", "localhost", "::1")
+
+    @property
+    def local_sign_in(self) -> bool:
+        """Local sign-in works only on loopback and only with no identity provider."""
+        return self.loopback_only and self.auth_provider == "none"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure cookies, except for plain http on loopback (browsers refuse them there)."""
+        return not (self.effective_public_url.startswith("http://") and self.loopback_only)
+
+    @property
+    def admin_email_set(self) -> set[str]:
+        return {e.strip().lower() for e in self.admin_emails.split(",") if e.strip()}
 
     @property
     def embedded_temporal(self) -> bool:
@@ -173,6 +216,12 @@ def read_agent_file(path: Path) -> dict[str, Any]:
 S = TypeVar("S", bound=BaseSettings)
 
 
+def _field_in(message: str) -> str:
+    """The field a model-level validation message starts with (e.g. 'auth_issuer is ...')."""
+    words = message.removeprefix("Value error, ").split()
+    return words[0] if words else "?"
+
+
 def _known_env_names() -> set[str]:
     names: set[str] = set()
     for cls, prefix in ((ServerSettings, ENV_PREFIX), (AgentSettings, AGENT_ENV_PREFIX)):
@@ -198,12 +247,14 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        field = str(err["loc"][0]) if err["loc"] else _field_in(str(err["msg"]))
         prefix = AGENT_ENV_PREFIX if cls is AgentSettings else ENV_PREFIX
         fld = cls.model_fields.get(field)
         alias = fld.validation_alias if fld is not None else None
         env_name = alias if isinstance(alias, str) else f"{prefix}{field}".upper()
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:
+            raise ConfigError(f"Invalid setting {env_name}: {msg.split(' ', 1)[-1]}.") from None
         if err["type"] == "missing":
             raise ConfigError(f"Missing setting {env_name}.") from None
         raise ConfigError(f"Invalid setting {env_name}: {msg}.") from None

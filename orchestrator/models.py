@@ -1,11 +1,25 @@
 """Every domain's models, imported once so metadata (and Alembic) sees all tables."""
 
 from orchestrator.audit.models import AuditEntry
+from orchestrator.auth.models import (
+    InstanceSetting,
+    RefreshFamily,
+    RefreshToken,
+    Role,
+    RolePermission,
+    UserRole,
+)
 from orchestrator.base import Base
 from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
 from orchestrator.sessions.models import Session
 from orchestrator.users.models import User
-from orchestrator.workspaces.models import Workspace, WorkspaceMember
+from orchestrator.workspaces.models import (
+    PersonalPat,
+    Workspace,
+    WorkspaceMember,
+    WorkspaceTask,
+    WorkspaceVariable,
+)
 
 __all__ = [
     "AuditEntry",
@@ -14,8 +28,17 @@ __all__ = [
     "HostApiKey",
     "HostProbe",
     "HostWorker",
+    "InstanceSetting",
+    "PersonalPat",
+    "RefreshFamily",
+    "RefreshToken",
+    "Role",
+    "RolePermission",
     "Session",
     "User",
+    "UserRole",
     "Workspace",
     "WorkspaceMember",
+    "WorkspaceTask",
+    "WorkspaceVariable",
 ]
