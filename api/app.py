@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import problems, ws
+from api.bodylimit import BodyLimitMiddleware
 from api.internal import hosts as internal_hosts
 from api.middleware import RequestLogMiddleware
 from api.monitor import offline_monitor
-from api.routes import health, hosts
+from api.routes import auth, health, hosts
 from api.state import AppState
 from api.web import routes as web
 
@@ -48,8 +49,17 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.polygent = state
     problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (health.router, hosts.router, internal_hosts.router, ws.router, web.router):
+    routers = (
+        health.router,
+        auth.router,
+        hosts.router,
+        internal_hosts.router,
+        ws.router,
+        web.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

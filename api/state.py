@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+from orchestrator.auth.tokens import AccessTokens
 from orchestrator.config import ServerSettings
 from orchestrator.db import Database
 from orchestrator.events import EventBus
@@ -29,6 +30,9 @@ class AppState:
         task = asyncio.create_task(coro, name=name)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+    def __post_init__(self) -> None:
+        self.access = AccessTokens(self.master, self.settings.access_token_minutes)
 
     @property
     def pepper(self) -> Keyring:

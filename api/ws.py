@@ -8,6 +8,7 @@ import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from api.auth import principal_of
 from api.state import AppState
 
 router = APIRouter()
@@ -17,6 +18,10 @@ router = APIRouter()
 async def live(ws: WebSocket) -> None:
     state: AppState = ws.app.state.polygent
     await ws.accept()
+    if await principal_of(ws, state) is None:
+        # 4401 (not an HTTP 403 at the handshake) so the page can refresh its cookie and retry.
+        await ws.close(code=4401, reason="sign in first")
+        return
     async with state.bus.subscribe() as queue:
         await ws.send_text(json.dumps({"type": "hello"}))
         reader = asyncio.create_task(_drain(ws))

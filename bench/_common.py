@@ -13,13 +13,17 @@ import os
 import platform
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -164,9 +168,14 @@ class Tree:
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.started = time.perf_counter()
             self.popen = subprocess.Popen(
-                list(argv), env=dict(env), cwd=logdir, stdout=out, stderr=err,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                list(argv),
+                env=dict(env),
+                cwd=logdir,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.pid = self.popen.pid
         self.descendants: dict[int, psutil.Process] = {}
         self._lock = threading.Lock()
@@ -330,3 +339,78 @@ def warm_temporal_client() -> None:
     from temporalio.runtime import Runtime
 
     Runtime.default()
+
+
+# -- the `local` host of a running `polygent up` ----------------------------------------------
+
+
+@dataclass
+class LocalHost:
+    """What /api/hosts says about host `local`: its workers and its last probe."""
+
+    workers: dict[str, tuple[bool, datetime | None]] = field(default_factory=dict)
+    probe: tuple[str, str] | None = None  # (workflow_id, status)
+
+    def online_since(self, since: datetime) -> bool:
+        """Both workers online, each having registered or beaten since `since`."""
+        return set(self.workers) == {"session", "deploy"} and all(
+            online and beat is not None and beat >= since for online, beat in self.workers.values()
+        )
+
+
+def _utc(value: Any) -> datetime | None:
+    if not value:
+        return None
+    t = (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+class LocalHostReader:
+    """Reads host `local` from GET /api/hosts; once that answers 401/403 (the API needs a
+    signed-in user), from the same rows in the SQLite database of the data dir (read-only)."""
+
+    def __init__(self, http: Any, data_dir: Path) -> None:
+        self.http = http
+        self.db_path = data_dir / "polygent.db"
+        self.source = "/api/hosts"
+
+    async def read(self) -> LocalHost:
+        if self.source == "/api/hosts":
+            resp = await self.http.get("/api/hosts")
+            if resp.status_code not in (401, 403):
+                resp.raise_for_status()
+                host = next((h for h in resp.json() if h["id"] == "local"), None) or {}
+                probe = host.get("last_probe")
+                return LocalHost(
+                    {
+                        w["kind"]: (w["online"], _utc(w["last_heartbeat_at"]))
+                        for w in host.get("workers", [])
+                    },
+                    (probe["workflow_id"], probe["status"]) if probe else None,
+                )
+            self.source = "SQLite (GET /api/hosts answered 401/403: it needs a signed-in user)"
+        return self._from_db()
+
+    def _from_db(self) -> LocalHost:
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
+            ) as conn:
+                workers = conn.execute(
+                    "SELECT kind, online, last_heartbeat_at FROM host_workers "
+                    "WHERE host_id = 'local'"
+                ).fetchall()
+                probe = conn.execute(
+                    "SELECT workflow_id, status FROM host_probes WHERE host_id = 'local' "
+                    "ORDER BY finished_at DESC LIMIT 1"
+                ).fetchone()
+        except sqlite3.Error:  # not created or not migrated yet
+            return LocalHost()
+        return LocalHost(
+            {kind: (bool(online), _utc(beat)) for kind, online, beat in workers},
+            (probe[0], probe[1]) if probe else None,
+        )

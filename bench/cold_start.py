@@ -28,8 +28,9 @@ from typing import Any
 import httpx
 from _common import (
     POLYGENT,
-    UpPorts,
+    LocalHostReader,
     Tree,
+    UpPorts,
     header,
     load_average,
     median,
@@ -62,14 +63,9 @@ BARE_FIGURES = {
 }
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-async def measure_up(tree: Tree, ports: UpPorts, previous_probe: str | None) -> dict[str, Any]:
+async def measure_up(
+    tree: Tree, ports: UpPorts, data_dir: Path, previous_probe: str | None
+) -> dict[str, Any]:
     """Poll one starting `polygent up` from outside; seconds since spawn for each figure."""
     spawned_at = datetime.now(UTC) - timedelta(seconds=tree.elapsed())
     out: dict[str, Any] = {}
@@ -100,34 +96,29 @@ async def measure_up(tree: Tree, ports: UpPorts, previous_probe: str | None) -> 
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(POLL)
+        hosts = LocalHostReader(http, data_dir)
         while "probe" not in out:
             check_alive("both local workers online and the first probe")
-            resp = await http.get("/api/hosts")
+            local = await hosts.read()
             now = tree.elapsed()
-            resp.raise_for_status()
-            local = next((h for h in resp.json() if h["id"] == "local"), None) or {}
-            workers = {w["kind"]: w for w in local.get("workers", [])}
-            fresh = [
-                w for w in workers.values()
-                if w["online"] and (_parse_time(w["last_heartbeat_at"]) or spawned_at) >= spawned_at
-            ]  # fmt: skip
-            if "workers" not in out and set(workers) == {"session", "deploy"} and len(fresh) == 2:
+            if "workers" not in out and local.online_since(spawned_at):
                 out["workers"] = now
-            probe = local.get("last_probe")
-            if probe and probe["workflow_id"] != previous_probe:
+            if local.probe and local.probe[0] != previous_probe:
                 out.setdefault("workers", now)
                 out["probe"] = now
-                out["probe_status"] = probe["status"]
-                out["probe_id"] = probe["workflow_id"]
+                out["probe_id"], out["probe_status"] = local.probe
             await asyncio.sleep(POLL)
+        out["source"] = hosts.source
     return out
 
 
-async def one_up(data_dir: Path, logdir: Path, name: str, previous_probe: str | None) -> dict:
+async def one_up(
+    data_dir: Path, logdir: Path, name: str, previous_probe: str | None
+) -> dict[str, Any]:
     ports = UpPorts()
     tree = start_up(data_dir, ports, logdir, name)
     try:
-        figures = await measure_up(tree, ports, previous_probe)
+        figures = await measure_up(tree, ports, data_dir, previous_probe)
     finally:
         stop = tree.stop()
     figures["stop"] = stop
@@ -224,14 +215,17 @@ async def main_async(args: argparse.Namespace) -> int:
     pre = median([r["temporal_spawned"] for r in up_runs])
     after = median([r["readyz"] - r["temporal_tcp"] for r in up_runs])
     tcp_gap = median([r["temporal_tcp"] - r["temporal_spawned"] for r in up_runs])
+    bare_tcp = median([r["tcp"] for r in bare_runs])
     print()
     print(
         f"where the cold time goes (medians): {pre:.2f}s before temporal is spawned "
         f"(imports, keyring, migrations; bare import alone {min(imports):.2f}s), "
-        f"{tcp_gap:.2f}s until it accepts TCP (bare: {median([r['tcp'] for r in bare_runs]):.2f}s), "
+        f"{tcp_gap:.2f}s until it accepts TCP (bare: {bare_tcp:.2f}s), "
         f"{after:.2f}s from there to /readyz."
     )
     statuses = {r.get("probe_status") for r in [*up_runs, up_warm]}
+    sources = sorted({r["source"] for r in [*up_runs, up_warm]})
+    print(f"workers and probe read from: {'; '.join(sources)}")
     print(f"probe statuses seen: {', '.join(sorted(s for s in statuses if s))}")
     print(f"load average at end: {load_average()}")
     return 0

@@ -168,6 +168,35 @@ def cmd_mint_key(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+def cmd_setup_token(args: argparse.Namespace) -> int:
+    from api.state import AppState
+    from orchestrator.roles import setup_link
+    from orchestrator.server import (
+        load_keyring,
+        open_database,
+        prepare_data_dir,
+        require_current_schema,
+    )
+
+    s = _server_settings(args)
+
+    async def main(_: asyncio.Event) -> None:
+        prepare_data_dir(s.data_dir)
+        master = load_keyring(s)
+        db = await open_database(s)
+        try:
+            await require_current_schema(db)
+            link = await setup_link(AppState(settings=s, db=db, master=master))
+        finally:
+            await db.dispose()
+        if link is None:
+            print("An administrator exists already; admins grant roles from the dashboard.")
+        else:
+            print(f"The first person to open this link becomes the administrator:\n{link}")
+
+    return _run(main)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polygent",
@@ -200,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     p = add("migrate", cmd_migrate, "Bring the database schema up to date (or --downgrade).")
     p.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION ('base' = empty)")
+    add("setup-token", cmd_setup_token, "Print a new one-time link that makes its user the first "
+        "administrator (only while there is none).")  # fmt: skip
     hosts = sub.add_parser("hosts", help="Manage hosts and their API keys.")
     hsub = hosts.add_subparsers(dest="hosts_command", metavar="COMMAND", required=True)
     p = hsub.add_parser("mint-key", help="Create a host API key (shown once).")

@@ -23,6 +23,7 @@ from api.app import create_app
 from api.routes.hosts import start_probe
 from api.state import AppState
 from deploy_worker.main import deploy_activities
+from orchestrator.auth.service import AuthService
 from orchestrator.config import AgentSettings, ServerSettings
 from orchestrator.db import Database
 from orchestrator.embedded import EmbeddedTemporal
@@ -88,12 +89,25 @@ async def _open_trusted(settings: ServerSettings) -> tuple[Keyring, Database, Cl
     return master, db, client
 
 
+async def setup_link(state: AppState) -> str | None:
+    """While no admin exists: a fresh one-time link that makes its user the first admin."""
+    async with state.db.session() as session:
+        token = await AuthService(session, state.settings, state.access).issue_setup_token()
+    if token is None:
+        return None
+    return f"{state.settings.effective_public_url}/signin?setup_token={token}"
+
+
 async def run_api(settings: ServerSettings, stop: asyncio.Event) -> None:
     ensure_port_free(settings.api_host, settings.api_port, "POLYGENT_API_PORT")
     master, db, client = await _open_trusted(settings)
     try:
-        server = make_server(AppState(settings=settings, db=db, master=master, temporal=client))
+        state = AppState(settings=settings, db=db, master=master, temporal=client)
+        server = make_server(state)
         log.info("The API listens on %s.", settings.effective_public_url)
+        link = await setup_link(state)
+        if link:
+            log.warning("No administrator yet: the first person to open %s becomes one.", link)
         await _serve_until(server, stop)
     finally:
         await db.dispose()
@@ -216,10 +230,12 @@ async def _run_all(
             )
         )
     state.spawn(_first_probe(state), name="first-probe")
+    link = await setup_link(state)
+    first = f"  First sign-in (becomes admin): {link}\n" if link else ""
     print(
         f"Polygent is running.\n  Dashboard:   {url}/\n"
         f"  Temporal UI: {settings.effective_temporal_ui_url}\n  Data:        {settings.data_dir}\n"
-        "Press Ctrl-C to stop.",
+        f"{first}Press Ctrl-C to stop.",
         flush=True,
     )
     waiter = asyncio.create_task(stop.wait())

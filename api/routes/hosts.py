@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from temporalio.client import Client, WorkflowHandle
 
+from api.auth import require
 from api.deps import DbSession, State
 from api.problems import errors
 from orchestrator.contracts.hosts import ProbeInput
@@ -41,7 +42,12 @@ def ui_linker(state: State) -> Callable[[str, str], str | None]:
     return link
 
 
-@router.get("/hosts", response_model=list[HostOut])
+@router.get(
+    "/hosts",
+    response_model=list[HostOut],
+    responses=errors(401, 403),
+    dependencies=[Depends(require("hosts.view"))],
+)
 async def list_hosts(state: State, session: DbSession) -> list[HostOut]:
     """Every host with its session and deploy workers and its last probe."""
     return await host_overview(HostService(session, state.pepper), ui_linker(state))
@@ -51,7 +57,8 @@ async def list_hosts(state: State, session: DbSession) -> list[HostOut]:
     "/hosts/{host_id}/probe",
     response_model=ProbeStarted,
     status_code=202,
-    responses=errors(404, 503),
+    responses=errors(401, 403, 404, 503),
+    dependencies=[Depends(require("hosts.manage"))],
 )
 async def probe_host(host_id: str, state: State, session: DbSession) -> ProbeStarted:
     """Start a HostProbeWorkflow: one activity on each of the host's agent and deploy queues."""
@@ -78,7 +85,12 @@ async def start_probe(state: State, host_id: str) -> ProbeStarted:
     )
 
 
-@router.get("/runs", response_model=list[RunOut], responses=errors(503))
+@router.get(
+    "/runs",
+    response_model=list[RunOut],
+    responses=errors(401, 403, 503),
+    dependencies=[Depends(require("hosts.view"))],
+)
 async def list_runs(state: State, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunOut]:
     """The most recent workflow runs, each linked to its Temporal UI page."""
     return await recent_runs(

@@ -5,26 +5,32 @@ from __future__ import annotations
 import logging
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from api.auth import optional_principal, require
 from api.deps import DbSession, State
+from api.routes.auth import auth_config
 from api.routes.hosts import ui_linker
+from orchestrator.auth.service import Principal
 from orchestrator.hosts.service import HostService, host_overview
 from orchestrator.runs import RunOut, recent_runs
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
+OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def _base(state: State, page: str) -> dict[str, Any]:
+def _base(state: State, page: str, user: Principal | None = None) -> dict[str, Any]:
     s = state.settings
     return {
         "page": page,
+        "user": user,
         "version": version("polygent"),
         "namespace": s.temporal_namespace,
         "temporal_ui_url": s.effective_temporal_ui_url,
@@ -41,19 +47,55 @@ async def _runs(state: State) -> list[RunOut] | None:
         return None
 
 
-@router.get("/", response_class=HTMLResponse)
-async def status_page(request: Request, state: State, session: DbSession) -> HTMLResponse:
+def _to_signin(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+
+
+def _forbidden(request: Request, state: State, user: Principal, permission: str) -> HTMLResponse:
+    ctx = {**_base(state, "forbidden", user), "permission": permission}
+    return TEMPLATES.TemplateResponse(request, "forbidden.html", ctx, status_code=403)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(
+    request: Request, state: State, session: DbSession, setup_token: str | None = None
+) -> HTMLResponse:
+    config = await auth_config(state, session)
+    next_ = request.query_params.get("next", "/")
+    ctx = {**_base(state, "signin"), "config": config, "setup_token": setup_token, "next": next_}
+    return TEMPLATES.TemplateResponse(request, "signin.html", ctx)
+
+
+@router.get("/", response_class=HTMLResponse, response_model=None)
+async def status_page(
+    request: Request, state: State, session: DbSession, user: OptionalUser
+) -> HTMLResponse | RedirectResponse:
+    if user is None:
+        return _to_signin(request)
+    if not user.can("hosts.view"):
+        return _forbidden(request, state, user, "hosts.view")
     hosts = await host_overview(HostService(session, state.pepper), ui_linker(state))
-    ctx = {**_base(state, "status"), "hosts": hosts, "runs": await _runs(state)}
+    ctx = {
+        **_base(state, "status", user), "hosts": hosts, "runs": await _runs(state),
+        "can_probe": user.can("hosts.manage"),
+    }  # fmt: skip
     return TEMPLATES.TemplateResponse(request, "status.html", ctx)
 
 
 @router.get("/partials/hosts", response_class=HTMLResponse)
-async def hosts_partial(request: Request, state: State, session: DbSession) -> HTMLResponse:
+async def hosts_partial(
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(require("hosts.view"))],
+) -> HTMLResponse:
     hosts = await host_overview(HostService(session, state.pepper), ui_linker(state))
-    return TEMPLATES.TemplateResponse(request, "partials/hosts.html", {"hosts": hosts})
+    ctx = {"hosts": hosts, "can_probe": user.can("hosts.manage")}
+    return TEMPLATES.TemplateResponse(request, "partials/hosts.html", ctx)
 
 
-@router.get("/partials/runs", response_class=HTMLResponse)
+@router.get(
+    "/partials/runs", response_class=HTMLResponse, dependencies=[Depends(require("hosts.view"))]
+)
 async def runs_partial(request: Request, state: State) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, "partials/runs.html", {"runs": await _runs(state)})

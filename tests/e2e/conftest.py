@@ -284,6 +284,25 @@ class Polygent:
             keys.append(found[0])
         return keys
 
+    async def sign_in(
+        self, api_url: str, env: Mapping[str, str] | None = None, name: str = "admin"
+    ) -> httpx.AsyncClient:
+        """A client signed in as `name` through local sign-in; the first one becomes admin
+        with a link from `polygent setup-token`, as an operator would do it."""
+        res = self.run("setup-token", env=env)
+        assert res.returncode == 0, str(res)
+        links = [ln for ln in res.stdout.split() if "setup_token=" in ln]
+        body: dict[str, str] = {"name": name}
+        if links:
+            body["setup_token"] = links[0].split("setup_token=", 1)[1]
+        async with httpx.AsyncClient(base_url=api_url, timeout=10) as anonymous:
+            resp = await anonymous.post("/auth/local", json=body)
+        assert resp.status_code == 200, resp.text
+        token = resp.json()["access_token"]
+        return httpx.AsyncClient(
+            base_url=api_url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        )
+
     def cleanup(self) -> None:
         for proc in reversed(self.procs):
             proc.kill_everything()

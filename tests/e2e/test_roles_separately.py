@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-import httpx
 import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
@@ -94,7 +93,7 @@ async def _scenario(polygent: Polygent, db_url: str) -> None:
     agent = polygent.start("agent-worker", env=polygent.agent_env(HOST, session_key))
     deployer = polygent.start("deploy-worker", env=polygent.agent_env(HOST, deploy_key))
 
-    async with httpx.AsyncClient(base_url=polygent.api_url, timeout=10) as http:
+    async with await polygent.sign_in(polygent.api_url, env=env) as http:
 
         async def workers(expect: dict[str, bool]) -> dict[str, Any] | None:
             for proc in (api, worker, agent):

@@ -51,7 +51,7 @@ async def test_up_serves_everything_and_stops_on_sigterm(polygent: Polygent) -> 
     up = polygent.start("up")
     await wait_ready(up, polygent.api_url)
 
-    async with httpx.AsyncClient(base_url=polygent.api_url, timeout=10) as http:
+    async with await polygent.sign_in(polygent.api_url) as http:
         host = await wait_for(
             lambda: _host_with_workers(http, "local", {"session", "deploy"}),
             timeout=30, what="host local with an online session and deploy worker",
@@ -153,7 +153,7 @@ async def test_crash_then_resume_completes_the_probe_started_before(polygent: Po
     # `hosts mint-key` is a separate process writing to the same SQLite database as `up`.
     session_key, deploy_key = polygent.mint_keys("ghost", "session", "deploy", env=env)
 
-    async with httpx.AsyncClient(base_url=polygent.api_url, timeout=10) as http:
+    async with await polygent.sign_in(polygent.api_url, env=env) as http:
         reg = await http.post(
             "/internal/hosts/register",
             headers={"Authorization": f"Bearer {session_key}"},
@@ -189,7 +189,7 @@ async def test_crash_then_resume_completes_the_probe_started_before(polygent: Po
     agent = polygent.start("agent-worker", env=polygent.agent_env("ghost", session_key))
     deploy = polygent.start("deploy-worker", env=polygent.agent_env("ghost", deploy_key))
 
-    async with httpx.AsyncClient(base_url=polygent.api_url, timeout=10) as http:
+    async with await polygent.sign_in(polygent.api_url, env=env) as http:
         probe = await wait_until(
             lambda: _last_probe(http, "ghost", wid), timeout=60,
             what=f"the probe {wid} started before the crash to be recorded",

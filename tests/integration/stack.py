@@ -18,6 +18,7 @@ from agent_worker.main import session_activities
 from api.app import create_app
 from api.state import AppState
 from deploy_worker.main import deploy_activities
+from orchestrator.auth.service import AuthService, Identity
 from orchestrator.config import AgentSettings, ServerSettings
 from orchestrator.db import Database
 from orchestrator.hostagent.runtime import run_host_agent
@@ -89,7 +90,7 @@ def unique_host() -> str:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    db: Database, client: Client, tmp: Path, **settings: Any
+    db: Database, client: Client, tmp: Path, *, admin: bool = True, **settings: Any
 ) -> AsyncIterator[Stack]:
     base = {
         "data_dir": tmp,
@@ -104,7 +105,12 @@ async def running_stack(
     async with served(create_app(state)) as url:
         state.settings = s.model_copy(update={"public_url": url})
         worker = build_orchestrator_worker(client, db, TEST_MASTER)
-        async with worker, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        headers = (
+            {"Authorization": f"Bearer {await sign_in(state, 'admin', first=True)}"}
+            if admin
+            else {}
+        )
+        async with worker, httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
             stack = Stack(url=url, state=state, http=http, tmp=tmp)
             try:
                 yield stack
@@ -112,6 +118,26 @@ async def running_stack(
                 for host, kind in list(stack.agents):
                     await stack.stop_agent(host, kind)
                 await terminate_running(client)
+
+
+async def sign_in(
+    state: AppState, name: str, *, first: bool = False, roles: list[str] | None = None
+) -> str:
+    """An access token for `name` (the first admin when `first`), straight from the service."""
+    async with state.db.session() as s:
+        svc = AuthService(s, state.settings, state.access)
+        setup = await svc.issue_setup_token() if first else None
+        tokens = await svc.sign_in(
+            Identity("local", name, None, False, name),
+            user_agent="tests",
+            ip=None,
+            setup_token=setup,
+        )
+        for role in roles or []:
+            found = await svc.repo.role_by_name(role)
+            assert found is not None
+            await svc.repo.assign_role(tokens.user.id, found.id)
+        return tokens.access_token
 
 
 async def terminate_running(client: Client) -> None:

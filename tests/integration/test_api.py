@@ -15,7 +15,9 @@ from orchestrator.config import ServerSettings
 from orchestrator.db import Database
 from orchestrator.hosts.service import HostService
 from orchestrator.logs import REDACTOR, RedactingFormatter
+from orchestrator.migrate import head_revision
 from tests.helpers import TEST_MASTER
+from tests.integration.stack import sign_in
 
 pytestmark = pytest.mark.foundation
 
@@ -39,7 +41,7 @@ async def test_health_ready_version(
         assert (await c.get("/healthz")).json() == {"status": "ok"}
         assert (await c.get("/readyz")).json() == {"status": "ready"}
         v = (await c.get("/api/version")).json()
-        assert v["schema_revision"] == "0001" and v["temporal_namespace"] == "polygent"
+        assert v["schema_revision"] == head_revision() and v["temporal_namespace"] == "polygent"
         assert "password" not in v["database"]
         docs = await c.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
@@ -64,17 +66,25 @@ async def test_not_ready_names_the_missing_dependency(db: Database, tmp_path: Pa
         await dead.dispose()
 
 
-async def test_problem_json_for_404_and_422(db: Database, tmp_path: Path) -> None:
+async def test_problem_json_for_401_404_and_422(db: Database, tmp_path: Path) -> None:
     async with make_client(db, tmp_path) as c:
         r = await c.get("/api/nothing-here")
         assert r.status_code == 404 and r.json()["title"] == "Not Found"
         assert r.headers["content-type"] == "application/problem+json"
+        r = await c.post("/api/hosts/nope/probe")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        token = await sign_in(c._transport.app.state.polygent, "admin", first=True)  # type: ignore[attr-defined]
+        c.headers["Authorization"] = f"Bearer {token}"
         r = await c.get("/api/runs", params={"limit": 0})
         assert r.status_code == 422
         body = r.json()
         assert body["errors"][0]["field"] == "limit" and body["detail"].startswith("limit: ")
         r = await c.post("/api/hosts/nope/probe")
         assert r.status_code == 404 and r.json()["detail"] == "No host named nope."
+        r = await c.post(
+            "/auth/local", content=b"x" * 2_000_000, headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 413 and r.json()["title"] == "Payload Too Large"
 
 
 async def test_agent_endpoints_need_a_valid_key(db: Database, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from playwright.async_api import expect
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.db import Database
+from orchestrator.roles import setup_link
 from tests.browser import chromium
 from tests.integration.stack import running_stack, unique_host
 
@@ -20,11 +21,30 @@ async def test_status_page_is_live(
 ) -> None:
     host = unique_host()
     async with (
-        running_stack(db, temporal_env.client, tmp_path, host_offline_after_seconds=1.5) as stack,
+        running_stack(
+            db, temporal_env.client, tmp_path, admin=False, host_offline_after_seconds=1.5
+        ) as stack,
         chromium() as browser,
     ):
         page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone's width
+        page.on("console", lambda m: print("CONSOLE", m.type, m.text))
+        page.on("pageerror", lambda e: print("PAGEERROR", e))
+        # First run: the dashboard sends a stranger to sign in; without the setup token, refused.
         await page.goto(stack.url + "/")
+        await expect(page).to_have_url(f"{stack.url}/signin?next=/")
+        await expect(page.get_by_text("Local sign-in")).to_be_visible()
+        await page.get_by_label("Your name").fill("Mallory")
+        await page.get_by_label("Setup token").fill("guessed")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#signin-message")).to_contain_text("no administrator yet")
+        # The setup link the server prints makes its user the first admin.
+        link = await setup_link(stack.state)
+        assert link is not None
+        await page.goto(link)
+        await page.get_by_label("Your name").fill("Ada")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(f"{stack.url}/")
+        await expect(page.locator(".user")).to_have_text("Ada (admin)")
         await expect(page.locator("#live-indicator")).to_have_text("live")
         row = page.locator(f'tr[data-host="{host}"]')
         await expect(row).to_have_count(0)

@@ -27,8 +27,11 @@ class Live:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    async def run(self, url: str, ready: asyncio.Event) -> None:
-        async with websockets.connect(url.replace("http", "ws") + "/ws") as ws:
+    async def run(self, url: str, ready: asyncio.Event, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with websockets.connect(
+            url.replace("http", "ws") + "/ws", additional_headers=headers
+        ) as ws:
             async for msg in ws:
                 event = json.loads(msg)
                 self.events.append(event)
@@ -62,8 +65,13 @@ async def test_round_trip_and_live_updates(
     async with running_stack(
         db, temporal_env.client, tmp_path, host_offline_after_seconds=1.5
     ) as stack:
+        async with websockets.connect(stack.url.replace("http", "ws") + "/ws") as anonymous:
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await anonymous.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         live, ready = Live(), asyncio.Event()
-        ws_task = asyncio.create_task(live.run(stack.url, ready))
+        token = stack.http.headers["Authorization"].split()[1]
+        ws_task = asyncio.create_task(live.run(stack.url, ready, token))
         await asyncio.wait_for(ready.wait(), 10)
 
         await stack.start_agent(host, "session")

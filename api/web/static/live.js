@@ -1,10 +1,12 @@
 // Live updates: one WebSocket per tab; sections marked data-live-src refresh when an
 // event they listen to (data-live-on) arrives. Reconnects with backoff.
+import { api, refresh as refreshSignIn } from "./auth.js";
+
 const indicator = () => document.getElementById("live-indicator");
 let delay = 500;
 
 async function refresh(el) {
-  const res = await fetch(el.dataset.liveSrc, { headers: { Accept: "text/html" } });
+  const res = await api(el.dataset.liveSrc, { headers: { Accept: "text/html" } });
   if (res.ok) el.innerHTML = await res.text();
 }
 
@@ -29,9 +31,13 @@ function connect() {
     else refreshFor(event.type);
     document.dispatchEvent(new CustomEvent("polygent:event", { detail: event }));
   };
-  ws.onclose = () => {
+  ws.onclose = async (e) => {
     indicator().textContent = "offline";
     indicator().classList.remove("on");
+    if (e.code === 4401 && !(await refreshSignIn())) {  // the access cookie expired
+      location.assign(`/signin?next=${encodeURIComponent(location.pathname)}`);
+      return;
+    }
     setTimeout(connect, delay);
     delay = Math.min(delay * 2, 10000);
   };
@@ -42,7 +48,7 @@ document.addEventListener("click", async (e) => {
   if (!btn) return;
   btn.disabled = true;
   btn.textContent = "Probing…";
-  const res = await fetch(`/api/hosts/${encodeURIComponent(btn.dataset.probe)}/probe`, { method: "POST" });
+  const res = await api(`/api/hosts/${encodeURIComponent(btn.dataset.probe)}/probe`, { method: "POST" });
   if (!res.ok) {
     const problem = await res.json().catch(() => ({}));
     btn.textContent = problem.detail || "Probe failed";
