@@ -11,9 +11,9 @@ import contextlib
 import math
 import os
 import platform
+import re
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -370,47 +370,41 @@ def _utc(value: Any) -> datetime | None:
 
 
 class LocalHostReader:
-    """Reads host `local` from GET /api/hosts; once that answers 401/403 (the API needs a
-    signed-in user), from the same rows in the SQLite database of the data dir (read-only)."""
+    """Reads host `local` from GET /api/hosts, signed in as an operator would be: with the
+    first-admin setup link `polygent up` printed, or (a warm start) as the same local user."""
 
-    def __init__(self, http: Any, data_dir: Path) -> None:
+    NAME = "bench"
+
+    def __init__(self, http: Any, stdout_path: Path) -> None:
         self.http = http
-        self.db_path = data_dir / "polygent.db"
+        self.stdout_path = stdout_path
         self.source = "/api/hosts"
 
-    async def read(self) -> LocalHost:
-        if self.source == "/api/hosts":
-            resp = await self.http.get("/api/hosts")
-            if resp.status_code not in (401, 403):
-                resp.raise_for_status()
-                host = next((h for h in resp.json() if h["id"] == "local"), None) or {}
-                probe = host.get("last_probe")
-                return LocalHost(
-                    {
-                        w["kind"]: (w["online"], _utc(w["last_heartbeat_at"]))
-                        for w in host.get("workers", [])
-                    },
-                    (probe["workflow_id"], probe["status"]) if probe else None,
-                )
-            self.source = "SQLite (GET /api/hosts answered 401/403: it needs a signed-in user)"
-        return self._from_db()
+    async def _sign_in(self) -> bool:
+        """False until `up` has printed its banner (which holds the setup link, if any)."""
+        text = self.stdout_path.read_text(errors="replace")
+        if "Press Ctrl-C to stop." not in text:
+            return False
+        match = re.search(r"setup_token=(\S+)", text)
+        body = {"name": self.NAME, **({"setup_token": match.group(1)} if match else {})}
+        resp = await self.http.post("/auth/local", json=body)
+        resp.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+        return True
 
-    def _from_db(self) -> LocalHost:
-        try:
-            with contextlib.closing(
-                sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
-            ) as conn:
-                workers = conn.execute(
-                    "SELECT kind, online, last_heartbeat_at FROM host_workers "
-                    "WHERE host_id = 'local'"
-                ).fetchall()
-                probe = conn.execute(
-                    "SELECT workflow_id, status FROM host_probes WHERE host_id = 'local' "
-                    "ORDER BY finished_at DESC LIMIT 1"
-                ).fetchone()
-        except sqlite3.Error:  # not created or not migrated yet
-            return LocalHost()
+    async def read(self) -> LocalHost:
+        resp = await self.http.get("/api/hosts")
+        if resp.status_code == 401:
+            if not await self._sign_in():
+                return LocalHost()
+            resp = await self.http.get("/api/hosts")
+        resp.raise_for_status()
+        host = next((h for h in resp.json() if h["id"] == "local"), None) or {}
+        probe = host.get("last_probe")
         return LocalHost(
-            {kind: (bool(online), _utc(beat)) for kind, online, beat in workers},
-            (probe[0], probe[1]) if probe else None,
+            {
+                w["kind"]: (w["online"], _utc(w["last_heartbeat_at"]))
+                for w in host.get("workers", [])
+            },
+            (probe["workflow_id"], probe["status"]) if probe else None,
         )

@@ -96,7 +96,7 @@ async def measure_up(
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(POLL)
-        hosts = LocalHostReader(http, data_dir)
+        hosts = LocalHostReader(http, tree.out_path)
         while "probe" not in out:
             check_alive("both local workers online and the first probe")
             local = await hosts.read()

@@ -145,7 +145,7 @@ async def wait_settled(tree: Tree, ports: UpPorts, data_dir: Path) -> tuple[floa
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT
     async with httpx.AsyncClient(base_url=ports.api_url, timeout=5) as http:
-        hosts = LocalHostReader(http, data_dir)
+        hosts = LocalHostReader(http, tree.out_path)
         while True:
             if not tree.running():
                 raise RuntimeError(f"polygent up exited\n{tree.tail()}")
