@@ -8,6 +8,7 @@ from api.auth import (
     ACCESS_COOKIE,
     CurrentUser,
     check_csrf,
+    principal_of,
     refresh_cookie_name,
 )
 from api.deps import DbSession, State, client_ip
@@ -132,6 +133,24 @@ async def refresh(
 def _expired_cookies(state: State) -> str:
     secure = "; Secure" if state.settings.secure_cookies else ""
     return f"{refresh_cookie_name(state)}=; Max-Age=0; Path=/; HttpOnly; SameSite=strict{secure}"
+
+
+@router.get(
+    "/auth/token",
+    response_model=TokenOut,
+    responses=errors(401, 403),
+    dependencies=[Depends(check_csrf)],
+)
+async def current_token(request: Request, response: Response, state: State) -> TokenOut:
+    """The page's current access token, read from its HttpOnly cookie: pages get a token for
+    their API calls without rotating the refresh token on every load."""
+    principal = await principal_of(request, state)
+    token = request.cookies.get(ACCESS_COOKIE)
+    if principal is None or not token:
+        raise HTTPException(401, "No valid access cookie; refresh the sign-in.")
+    response.headers["Cache-Control"] = "no-store"
+    claims = state.access.verify(token, utcnow())
+    return TokenOut(access_token=token, expires_at=claims.expires_at, user_id=principal.user_id)
 
 
 @router.post(
