@@ -165,3 +165,20 @@ async def test_sign_out_this_device_and_everywhere(db: Database, tmp_path: Path)
         assert (await laptop.post("/api/me/sign-out-everywhere")).status_code == 204
         assert (await phone.get("/api/me")).status_code == 401
         assert (await laptop.get("/api/me")).status_code == 401
+
+
+async def test_page_token_comes_from_the_cookie_without_rotation(
+    db: Database, tmp_path: Path
+) -> None:
+    c, state = client(db, tmp_path)
+    async with c:
+        signed = await c.post(
+            "/auth/local", json={"name": "Ada", "setup_token": await setup_token(state)}
+        )
+        refresh_before = c.cookies["polygent_rt"]
+        assert (await c.get("/auth/token")).status_code == 403  # the CSRF header is required
+        r = await c.get("/auth/token", headers=CSRF)
+        assert r.status_code == 200 and r.json()["access_token"] == signed.json()["access_token"]
+        assert c.cookies["polygent_rt"] == refresh_before  # nothing rotated
+        c.cookies.delete("polygent_at")
+        assert (await c.get("/auth/token", headers=CSRF)).status_code == 401
