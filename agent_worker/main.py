@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from activities.agent.git_check import GitCheckActivities
 from activities.agent.probe import AgentProbeActivities
 from orchestrator.config import AgentSettings
+from orchestrator.hostagent.client import HostApiClient
 from orchestrator.hostagent.runtime import run_host_agent
 
 
 def session_activities(settings: AgentSettings) -> Callable[[], Sequence[Callable[..., object]]]:
     def build() -> Sequence[Callable[..., object]]:
         probe = AgentProbeActivities(settings.storage_path)
-        return [probe.probe]
+        git_check = GitCheckActivities(
+            lambda: HostApiClient(settings.main_server_url, settings.api_key.get_secret_value())
+        )
+        return [probe.probe, git_check.ls_remote]
 
     return build
 

@@ -15,11 +15,26 @@ from fastapi.staticfiles import StaticFiles
 from api import problems, ws
 from api.bodylimit import BodyLimitMiddleware
 from api.internal import hosts as internal_hosts
+from api.internal import secrets as internal_secrets
 from api.middleware import RequestLogMiddleware
 from api.monitor import offline_monitor
-from api.routes import auth, health, hosts
+from api.routes import (
+    audit,
+    auth,
+    health,
+    hosts,
+    oidc,
+    personal_pats,
+    roles,
+    users,
+    workspace_tasks,
+    workspace_variables,
+    workspaces,
+)
 from api.state import AppState
+from api.web import admin as web_admin
 from api.web import routes as web
+from api.web import workspaces as web_workspaces
 
 STATIC = Path(__file__).parent / "web" / "static"
 
@@ -51,14 +66,26 @@ def create_app(state: AppState) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
+    oidc.install_session(app, state)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     routers = (
         health.router,
         auth.router,
+        oidc.router,
         hosts.router,
+        users.router,
+        roles.router,
+        audit.router,
         internal_hosts.router,
+        workspaces.router,
+        workspace_variables.router,
+        workspace_tasks.router,
+        personal_pats.router,
+        internal_secrets.router,
+        web_workspaces.router,
         ws.router,
         web.router,
+        web_admin.router,
     )
     for router in routers:
         app.include_router(router)

@@ -197,6 +197,41 @@ def cmd_setup_token(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+def cmd_rotate_secrets(args: argparse.Namespace) -> int:
+    from orchestrator.secrets.rotation import rotate_secrets
+    from orchestrator.security.crypto import SecretBox, SecretDecryptError
+    from orchestrator.server import (
+        StartupError,
+        load_keyring,
+        open_database,
+        prepare_data_dir,
+        require_current_schema,
+    )
+
+    s = _server_settings(args)
+
+    async def main(_: asyncio.Event) -> None:
+        prepare_data_dir(s.data_dir)
+        box = SecretBox(load_keyring(s))
+        db = await open_database(s)
+        try:
+            await require_current_schema(db)
+            try:
+                async with db.session() as session:
+                    swept = await rotate_secrets(session, box)
+            except SecretDecryptError as exc:
+                raise StartupError(
+                    f"A stored secret does not decrypt with any listed key ({exc}); "
+                    "nothing was changed. Keep every old key listed until the sweep succeeds."
+                ) from None
+        finally:
+            await db.dispose()
+        for c in swept:
+            print(f"{c.column}: {c.rotated} of {c.total} re-encrypted under key {box.primary}")
+
+    return _run(main)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polygent",
@@ -238,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="a label for the key")
     p.add_argument("--type", required=True, choices=["session", "deploy"], help="host type")
     p.add_argument("--expires-days", type=int, choices=[30, 90, 365], help="expiry (default never)")
+    secrets = sub.add_parser("secrets", help="Manage secrets stored in the database.")
+    ssub = secrets.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)
+    p = ssub.add_parser("rotate", help="Re-encrypt every stored secret under the primary key "
+                        "(the first of POLYGENT_ENCRYPTION_KEY); safe to run again.")  # fmt: skip
+    p.set_defaults(fn=cmd_rotate_secrets)
     return parser
 
 

@@ -11,6 +11,7 @@ from orchestrator.auth.models import (
 )
 from orchestrator.base import Base
 from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
+from orchestrator.secrets.models import SecretRef
 from orchestrator.sessions.models import Session
 from orchestrator.users.models import User
 from orchestrator.workspaces.models import (
@@ -34,6 +35,7 @@ __all__ = [
     "RefreshToken",
     "Role",
     "RolePermission",
+    "SecretRef",
     "Session",
     "User",
     "UserRole",

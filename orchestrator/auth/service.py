@@ -38,7 +38,11 @@ def sha256(value: str) -> str:
 
 
 class SignInRefused(Exception):
-    """Sign-in is not allowed; the message is shown to the person."""
+    """Sign-in is not allowed; the message is shown to the person, `code` says which rule."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,14 @@ class AuthService:
         if bootstrap and not await self._may_become_first_admin(ident, setup_token):
             raise SignInRefused(
                 "This instance has no administrator yet: sign in with the setup link the "
-                "server printed at start, or with an email listed in POLYGENT_ADMIN_EMAILS."
+                "server printed at start, or with an email listed in POLYGENT_ADMIN_EMAILS.",
+                "needs_setup",
             )
         if user is None:
             if not bootstrap and not self.settings.auth_allow_new_users:
-                raise SignInRefused("New users are not allowed on this instance; ask an admin.")
+                raise SignInRefused(
+                    "New users are not allowed on this instance; ask an admin.", "no_new_users"
+                )
             user = await self.repo.add_user(
                 User(issuer=ident.issuer, subject=ident.subject, email=ident.email,
                      display_name=ident.name or ident.email or ident.subject)
@@ -136,7 +143,7 @@ class AuthService:
             if role is not None and not bootstrap:
                 await self.repo.assign_role(user.id, role.id)
         if user.disabled:
-            raise SignInRefused("This account is disabled.")
+            raise SignInRefused("This account is disabled.", "disabled")
         if bootstrap:
             admin = await self.repo.role_by_name("admin")
             assert admin is not None, "the admin role is seeded by migration 0002"

@@ -1,17 +1,24 @@
-"""The agent's HTTP client for the API: registration and heartbeats with its host API key."""
+"""The agent's HTTP client for the API: registration, heartbeats and secret references,
+all authenticated with its host API key."""
 
 from __future__ import annotations
 
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from orchestrator.hosts.schemas import HeartbeatRequest, RegisterRequest, RegisterResponse
+from orchestrator.logs import REDACTOR
 
 
 class AgentRejected(Exception):
     """The API refused the agent's key (revoked, expired, wrong type): stop, do not retry."""
+
+
+class SecretUnavailable(LookupError):
+    """The secret reference is unknown, expired or already redeemed."""
 
 
 class HostApiClient:
@@ -42,5 +49,24 @@ class HostApiClient:
     async def heartbeat(self, host_id: str, req: HeartbeatRequest) -> None:
         await self._post(f"/internal/hosts/{host_id}/heartbeat", req.model_dump())
 
+    async def get_secret(self, ref: str) -> str:
+        """Redeem a secret reference (once); the value never reaches a log line."""
+        resp = await self._http.get(f"/internal/secrets/{quote(ref, safe='')}")
+        if resp.status_code in (401, 403):
+            detail = resp.json().get("detail", resp.text) if resp.content else resp.reason_phrase
+            raise AgentRejected(f"The API refused the secret: {detail}")
+        if resp.status_code == 404:
+            raise SecretUnavailable("the secret reference expired or was already used")
+        resp.raise_for_status()
+        value: str = resp.json()["value"]
+        REDACTOR.add(value)
+        return value
+
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> HostApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

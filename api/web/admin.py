@@ -1,0 +1,126 @@
+"""Dashboard pages for people and access: profile, users, the role matrix, the audit log.
+
+Pages are GETs authenticated by the access cookie; every change goes through the JSON API
+from the page's module (auth.js `api()`), so the API's permission checks are the only ones.
+Actions the viewer may not take are not rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api.deps import DbSession, State
+from api.routes.audit import ACTION_PATTERN, audit_page
+from api.web.routes import TEMPLATES, OptionalUser, _base, _forbidden, _to_signin
+from orchestrator.audit.repository import AuditRepository
+from orchestrator.auth.repository import AuthRepository
+from orchestrator.auth.roles import ADMIN_ROLE, RoleService, catalogue
+from orchestrator.base import utcnow
+from orchestrator.users.schemas import ID_PATTERN
+from orchestrator.users.service import UserService
+from orchestrator.workspaces.repository import WorkspaceRepository
+
+router = APIRouter(include_in_schema=False)
+Page = HTMLResponse | RedirectResponse
+
+
+@router.get("/profile", response_class=HTMLResponse, response_model=None)
+async def profile_page(
+    request: Request, state: State, session: DbSession, user: OptionalUser
+) -> Page:
+    """Who you are, what you may do, your devices and your personal PATs."""
+    if user is None:
+        return _to_signin(request)
+    me = await UserService(session).get(user.user_id)
+    devices = await AuthRepository(session).families_of(user.user_id, utcnow())
+    spaces = WorkspaceRepository(session)
+    workspaces = await (spaces.list_all() if user.is_admin else spaces.list_for(user.user_id))
+    ctx = {
+        **_base(state, "profile", user), "me": me, "devices": devices, "workspaces": workspaces,
+        "permissions": [p for p in catalogue() if user.can(p.name)],
+    }  # fmt: skip
+    return TEMPLATES.TemplateResponse(request, "profile.html", ctx)
+
+
+@router.get("/users", response_class=HTMLResponse, response_model=None)
+async def users_page(
+    request: Request, state: State, session: DbSession, user: OptionalUser
+) -> Page:
+    """People with their role chips; managers edit roles, disable, and end sign-ins."""
+    if user is None:
+        return _to_signin(request)
+    if not user.can("users.view"):
+        return _forbidden(request, state, user, "users.view")
+    can_manage = user.can("users.manage")
+    svc = UserService(session)
+    ctx = {
+        **_base(state, "users", user), "users": await svc.list_all(),
+        "roles": await RoleService(session).list_all(), "can_manage": can_manage,
+        "devices": await svc.all_devices() if can_manage else [],
+    }  # fmt: skip
+    return TEMPLATES.TemplateResponse(request, "users.html", ctx)
+
+
+@router.get("/roles", response_class=HTMLResponse, response_model=None)
+async def roles_page(
+    request: Request, state: State, session: DbSession, user: OptionalUser
+) -> Page:
+    """The permission matrix: rows are permissions grouped by area, columns are roles."""
+    if user is None:
+        return _to_signin(request)
+    if not user.can("users.view"):
+        return _forbidden(request, state, user, "users.view")
+    roles = await RoleService(session).list_all()
+    areas = [(title, list(perms)) for title, perms in groupby(catalogue(), lambda p: p.area_title)]
+    ctx = {
+        **_base(state, "roles", user), "roles": roles, "areas": areas,
+        "granted": {v.role.id: set(v.permissions) for v in roles},
+        "can_manage": user.can("users.manage"), "admin_role": ADMIN_ROLE,
+    }  # fmt: skip
+    return TEMPLATES.TemplateResponse(request, "roles.html", ctx)
+
+
+def _matching(value: str | None, pattern: str) -> str | None:
+    return value if value and re.fullmatch(pattern, value) else None
+
+
+def _when(value: str | None) -> datetime | None:
+    """A datetime-local field's value, or None when empty or unreadable."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@router.get("/audit", response_class=HTMLResponse, response_model=None)
+async def audit_log_page(
+    request: Request, state: State, session: DbSession, user: OptionalUser
+) -> Page:
+    """The audit log with filters (action, actor, time range) and older/newer paging."""
+    if user is None:
+        return _to_signin(request)
+    if not user.can("audit.view"):
+        return _forbidden(request, state, user, "audit.view")
+    q = request.query_params
+    before = q.get("before_id", "")
+    filters: dict[str, Any] = {
+        "action": _matching(q.get("action"), ACTION_PATTERN),
+        "actor_id": _matching(q.get("actor_id"), ID_PATTERN),
+        "since": _when(q.get("since")), "until": _when(q.get("until")),
+        "before_id": int(before) if before.isdigit() and len(before) < 10 else None,
+    }  # fmt: skip
+    page = await audit_page(session, **filters, limit=50)
+    ctx = {
+        **_base(state, "audit", user), "page_data": page, "query": dict(q),
+        "actions": await AuditRepository(session).actions(),
+        "people": await UserService(session).list_all(),
+    }  # fmt: skip
+    return TEMPLATES.TemplateResponse(request, "audit.html", ctx)

@@ -1,0 +1,187 @@
+"""API shapes for workspaces, their variables, tasks, members and personal PATs.
+
+Tokens are write-only: requests may carry `git_pat` or a personal PAT, responses only say
+whether one is set. Secret variables come back with `value: null`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+
+from orchestrator.schemas import RequestModel
+from orchestrator.workspaces import validation as v
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(v.no_control),
+]  # fmt: skip
+GitUrl = Annotated[str, Field(max_length=2000), AfterValidator(v.git_url)]
+Branch = Annotated[str, Field(max_length=255), AfterValidator(v.branch)]
+Pat = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=r"^[!-~]+$"),
+    Field(description="A token: printable ASCII, at most 500 characters; never returned"),
+]
+Prompt = Annotated[str, Field(max_length=20_000)]
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(v.no_control),
+]  # fmt: skip
+VarName = Annotated[str, Field(min_length=1, max_length=200, pattern=v.ENV_NAME)]
+VarValue = Annotated[str, Field(max_length=65_536)]
+ScriptType = Literal["auto", "bash", "powershell", "cmd", "node", "python"]
+
+
+class _Tickets(BaseModel):
+    """Ticket settings forbid unknown fields; every string field rejects control characters
+    itself (RequestModel's NUL check cannot run on a union's discriminator)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoTickets(_Tickets):
+    source: Literal["none"] = "none"
+
+
+class GitHubTickets(_Tickets):
+    source: Literal["github"]
+    owner: str = Field(min_length=1, max_length=39, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    repo: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    label_filters: list[Label] = Field(default_factory=list, max_length=50)
+    sync_enabled: bool = False
+    write_back: bool = False
+
+
+class TfsTickets(_Tickets):
+    source: Literal["tfs"]
+    organization_url: str = Field(
+        max_length=500, pattern=r"^https?://[^\s/\x00-\x1f]+(/[^\s\x00-\x1f]*)?$"
+    )
+    project: Name
+    area_path: Annotated[str, Field(max_length=500), AfterValidator(v.no_control)] = ""
+    tags: list[Label] = Field(default_factory=list, max_length=50)
+    sync_enabled: bool = False
+
+
+TicketConfig = Annotated[NoTickets | GitHubTickets | TfsTickets, Field(discriminator="source")]
+TICKETS = TypeAdapter[NoTickets | GitHubTickets | TfsTickets](TicketConfig)
+
+
+class WorkspaceCreate(RequestModel):
+    name: Name
+    git_url: GitUrl
+    default_branch: Branch = "main"
+    git_pat: Pat | None = None
+    tickets: TicketConfig = Field(default_factory=NoTickets)
+    prompt_chat: Prompt = ""
+    prompt_develop: Prompt = ""
+    prompt_merge_conflicts: Prompt = ""
+    prompt_insights: Prompt = ""
+
+
+class WorkspaceUpdate(RequestModel):
+    """Only the fields sent change; `git_pat: null` clears the token."""
+
+    name: Name | None = None
+    git_url: GitUrl | None = None
+    default_branch: Branch | None = None
+    git_pat: Pat | None = None
+    tickets: TicketConfig | None = None
+    prompt_chat: Prompt | None = None
+    prompt_develop: Prompt | None = None
+    prompt_merge_conflicts: Prompt | None = None
+    prompt_insights: Prompt | None = None
+
+
+class WorkspaceOut(BaseModel):
+    id: str
+    name: str
+    git_url: str
+    default_branch: str
+    has_git_pat: bool
+    tickets: TicketConfig
+    prompt_chat: str
+    prompt_develop: str
+    prompt_merge_conflicts: str
+    prompt_insights: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VariableCreate(RequestModel):
+    name: VarName
+    value: VarValue
+    secret: bool = False
+
+
+class VariableUpdate(RequestModel):
+    """A new value is always required: a secret value is never read back to be kept."""
+
+    value: VarValue
+    secret: bool = False
+
+
+class VariableOut(BaseModel):
+    name: str
+    value: str | None = Field(description="null for secret variables")
+    secret: bool
+    updated_at: datetime
+
+
+class VariableImport(RequestModel):
+    format: Literal["env", "json"]
+    content: str = Field(max_length=1_000_000)
+    secret: bool = Field(
+        default=False, description="store entries that do not say otherwise as secret"
+    )
+
+
+class ImportResult(BaseModel):
+    created: list[str]
+    updated: list[str]
+    skipped: list[str] = Field(description="secret entries exported without a value")
+
+
+class TaskIn(RequestModel):
+    name: Name
+    working_directory: Annotated[
+        str, Field(max_length=1000), AfterValidator(v.working_directory)
+    ] = ""
+    script_type: ScriptType = "auto"
+    script: str = Field(default="", max_length=100_000)
+
+
+class TaskOut(BaseModel):
+    id: str
+    name: str
+    working_directory: str
+    script_type: ScriptType
+    script: str
+    updated_at: datetime
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    display_name: str
+    email: str | None
+
+
+class PersonalPatIn(RequestModel):
+    value: Pat
+
+
+class PersonalPatOut(BaseModel):
+    workspace_id: str
+    workspace_name: str
+    updated_at: datetime
