@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import tempfile
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.contracts.git import GitCheckInput, GitCheckRequest
 from orchestrator.db import Database
 from orchestrator.migrate import upgrade
-from orchestrator.queues import SEARCH_ATTRIBUTE_KEYS
+from orchestrator.queues import ORCHESTRATOR_QUEUE, SEARCH_ATTRIBUTE_KEYS
 from orchestrator.temporal import data_converter
 from tests.helpers import TEST_PAYLOAD_KEYS, binary, wait_for
 from tests.integration.stack import running_stack
 from tests.replay import HISTORIES
+from workflows.git_check import GitCheckWorkflow
 
 
 async def _record(stack, host: str, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -26,6 +29,27 @@ async def _record(stack, host: str, name: str) -> None:  # type: ignore[no-untyp
     out = {"workflow_id": started["workflow_id"], "history": json.loads(history.to_json())}
     (HISTORIES / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
     print(f"recorded {name}")
+
+
+async def _record_git_check(stack, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    """A git check whose first host is gone (schedule-to-start) and whose second answers."""
+    bare = tmp / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    req = GitCheckRequest(
+        check=GitCheckInput(git_url=str(bare), branch="main"),
+        hosts=["gone-host", "recorder"],
+        schedule_to_start_seconds=2,
+    )
+    wid = "git-check-recorded"
+    handle = await stack.state.temporal.start_workflow(
+        GitCheckWorkflow.run, req, id=wid, task_queue=ORCHESTRATOR_QUEUE
+    )
+    outcome = await handle.result()
+    assert outcome.host_id == "recorder" and outcome.result is not None, outcome
+    history = await handle.fetch_history()
+    out = {"workflow_id": wid, "history": json.loads(history.to_json())}
+    (HISTORIES / "git_check_second_host.json").write_text(json.dumps(out, indent=1) + "\n")
+    print("recorded git_check_second_host")
 
 
 async def main() -> None:
@@ -45,6 +69,7 @@ async def main() -> None:
             await _record(stack, "recorder", "host_probe_ok")
             await stack.stop_agent("recorder", "deploy")
             await _record(stack, "recorder", "host_probe_deploy_offline")
+            await _record_git_check(stack, Path(tmp))
         await db.dispose()
     await env.shutdown()
 

@@ -10,14 +10,19 @@ from temporalio import workflow
 from temporalio.workflow import NondeterminismError
 
 from orchestrator.contracts.hosts import ProbeInput, ProbeResult
-from tests.replay import recorded, replay
+from tests.replay import load, recorded, replay
+from workflows.registry import ALL_WORKFLOWS
 
 pytestmark = pytest.mark.foundation
 
 
-def test_histories_are_recorded() -> None:
-    names = {p.stem for p in recorded()}
-    assert {"host_probe_ok", "host_probe_deploy_offline"} <= names
+def test_every_workflow_has_a_recorded_history() -> None:
+    """A new workflow without a history here would change unguarded (tests/record_histories)."""
+    started = [load(p).events[0].workflow_execution_started_event_attributes for p in recorded()]
+    recorded_types = {attrs.workflow_type.name for attrs in started}
+    for wf in ALL_WORKFLOWS:
+        name = wf.__temporal_workflow_definition.name  # type: ignore[attr-defined]
+        assert name in recorded_types, f"no recorded history for {name}"
 
 
 @pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
