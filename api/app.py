@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from api import problems, ws
@@ -35,8 +35,14 @@ from api.state import AppState
 from api.web import admin as web_admin
 from api.web import routes as web
 from api.web import workspaces as web_workspaces
+from api.web.routes import PageResponse
 
 STATIC = Path(__file__).parent / "web" / "static"
+
+
+async def _page_response(request: Request, exc: PageResponse) -> Response:
+    """A page guard's answer: the sign-in redirect or the 403 page."""
+    return exc.response
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -64,6 +70,7 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.polygent = state
     problems.install(app)
+    app.add_exception_handler(PageResponse, _page_response)  # type: ignore[arg-type]
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     oidc.install_session(app, state)

@@ -10,33 +10,34 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from itertools import groupby
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
 
 from api.deps import DbSession, State
 from api.routes.audit import ACTION_PATTERN, audit_page
-from api.web.routes import TEMPLATES, OptionalUser, _base, _forbidden, _to_signin
+from api.web.routes import TEMPLATES, _base, page_user
 from orchestrator.audit.repository import AuditRepository
 from orchestrator.auth.repository import AuthRepository
 from orchestrator.auth.roles import ADMIN_ROLE, RoleService, catalogue
+from orchestrator.auth.service import Principal
 from orchestrator.base import utcnow
 from orchestrator.users.schemas import ID_PATTERN
 from orchestrator.users.service import UserService
 from orchestrator.workspaces.repository import WorkspaceRepository
 
 router = APIRouter(include_in_schema=False)
-Page = HTMLResponse | RedirectResponse
 
 
-@router.get("/profile", response_class=HTMLResponse, response_model=None)
+@router.get("/profile", response_class=HTMLResponse)
 async def profile_page(
-    request: Request, state: State, session: DbSession, user: OptionalUser
-) -> Page:
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user())],
+) -> HTMLResponse:
     """Who you are, what you may do, your devices and your personal PATs."""
-    if user is None:
-        return _to_signin(request)
     me = await UserService(session).get(user.user_id)
     devices = await AuthRepository(session).families_of(user.user_id, utcnow())
     spaces = WorkspaceRepository(session)
@@ -48,15 +49,14 @@ async def profile_page(
     return TEMPLATES.TemplateResponse(request, "profile.html", ctx)
 
 
-@router.get("/users", response_class=HTMLResponse, response_model=None)
+@router.get("/users", response_class=HTMLResponse)
 async def users_page(
-    request: Request, state: State, session: DbSession, user: OptionalUser
-) -> Page:
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user("users.view"))],
+) -> HTMLResponse:
     """People with their role chips; managers edit roles, disable, and end sign-ins."""
-    if user is None:
-        return _to_signin(request)
-    if not user.can("users.view"):
-        return _forbidden(request, state, user, "users.view")
     can_manage = user.can("users.manage")
     svc = UserService(session)
     ctx = {
@@ -67,15 +67,14 @@ async def users_page(
     return TEMPLATES.TemplateResponse(request, "users.html", ctx)
 
 
-@router.get("/roles", response_class=HTMLResponse, response_model=None)
+@router.get("/roles", response_class=HTMLResponse)
 async def roles_page(
-    request: Request, state: State, session: DbSession, user: OptionalUser
-) -> Page:
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user("users.view"))],
+) -> HTMLResponse:
     """The permission matrix: rows are permissions grouped by area, columns are roles."""
-    if user is None:
-        return _to_signin(request)
-    if not user.can("users.view"):
-        return _forbidden(request, state, user, "users.view")
     roles = await RoleService(session).list_all()
     areas = [(title, list(perms)) for title, perms in groupby(catalogue(), lambda p: p.area_title)]
     ctx = {
@@ -100,15 +99,14 @@ def _when(value: str | None) -> datetime | None:
         return None
 
 
-@router.get("/audit", response_class=HTMLResponse, response_model=None)
+@router.get("/audit", response_class=HTMLResponse)
 async def audit_log_page(
-    request: Request, state: State, session: DbSession, user: OptionalUser
-) -> Page:
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user("audit.view"))],
+) -> HTMLResponse:
     """The audit log with filters (action, actor, time range) and older/newer paging."""
-    if user is None:
-        return _to_signin(request)
-    if not user.can("audit.view"):
-        return _forbidden(request, state, user, "audit.view")
     q = request.query_params
     before = q.get("before_id", "")
     filters: dict[str, Any] = {

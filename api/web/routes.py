@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.auth import optional_principal, require
@@ -47,6 +48,28 @@ async def _runs(state: State) -> list[RunOut] | None:
         return None
 
 
+class PageResponse(Exception):
+    """Raised by page guards: the response to send instead (a redirect or the 403 page)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def page_user(permission: str | None = None) -> Callable[..., Awaitable[Principal]]:
+    """A page's caller: strangers go to /signin, people lacking `permission` see the 403 page."""
+
+    async def guard(request: Request, state: State, user: OptionalUser) -> Principal:
+        if user is None:
+            raise PageResponse(_to_signin(request))
+        if permission and not user.can(permission):
+            raise PageResponse(_forbidden(request, state, user, permission))
+        return user
+
+    guard.permissions = (permission,) if permission else ()  # type: ignore[attr-defined]
+    guard.page = True  # type: ignore[attr-defined]
+    return guard
+
+
 def _to_signin(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
 
@@ -66,14 +89,13 @@ async def signin_page(
     return TEMPLATES.TemplateResponse(request, "signin.html", ctx)
 
 
-@router.get("/", response_class=HTMLResponse, response_model=None)
+@router.get("/", response_class=HTMLResponse)
 async def status_page(
-    request: Request, state: State, session: DbSession, user: OptionalUser
-) -> HTMLResponse | RedirectResponse:
-    if user is None:
-        return _to_signin(request)
-    if not user.can("hosts.view"):
-        return _forbidden(request, state, user, "hosts.view")
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user("hosts.view"))],
+) -> HTMLResponse:
     hosts = await host_overview(HostService(session, state.pepper), ui_linker(state))
     ctx = {
         **_base(state, "status", user), "hosts": hosts, "runs": await _runs(state),

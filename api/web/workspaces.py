@@ -3,11 +3,14 @@ settings in tabs. Pages only read; every change goes through the JSON API (works
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
 
 from api.deps import DbSession, State
-from api.web.routes import TEMPLATES, OptionalUser, _base, _forbidden, _to_signin
+from api.web.routes import TEMPLATES, _base, _forbidden, page_user
+from orchestrator.auth.service import Principal
 from orchestrator.security.crypto import SecretBox
 from orchestrator.workspaces.errors import Forbidden, NotFound
 from orchestrator.workspaces.service import WorkspaceService, member_out, workspace_out
@@ -15,17 +18,15 @@ from orchestrator.workspaces.tasks import TaskService, task_out
 from orchestrator.workspaces.variables import VariableService, variable_out
 
 router = APIRouter(include_in_schema=False)
-Page = HTMLResponse | RedirectResponse
 
 
-@router.get("/workspaces", response_class=HTMLResponse, response_model=None)
+@router.get("/workspaces", response_class=HTMLResponse)
 async def workspaces_page(
-    request: Request, state: State, session: DbSession, user: OptionalUser
-) -> Page:
-    if user is None:
-        return _to_signin(request)
-    if not user.can("workspaces.view"):
-        return _forbidden(request, state, user, "workspaces.view")
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user("workspaces.view"))],
+) -> HTMLResponse:
     svc = WorkspaceService(session, SecretBox(state.master), user)
     ctx = {
         **_base(state, "workspaces", user),
@@ -35,12 +36,14 @@ async def workspaces_page(
     return TEMPLATES.TemplateResponse(request, "workspaces.html", ctx)
 
 
-@router.get("/workspaces/{workspace_id}", response_class=HTMLResponse, response_model=None)
+@router.get("/workspaces/{workspace_id}", response_class=HTMLResponse)
 async def workspace_page(
-    workspace_id: str, request: Request, state: State, session: DbSession, user: OptionalUser
-) -> Page:
-    if user is None:
-        return _to_signin(request)
+    workspace_id: str,
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user())],
+) -> HTMLResponse:
     svc = WorkspaceService(session, SecretBox(state.master), user)
     try:
         ws = await svc.access(workspace_id, "workspaces.view")

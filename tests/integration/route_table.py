@@ -103,7 +103,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/roles"): page("users.view"),
     ("GET", "/audit"): page("audit.view"),
     ("GET", "/workspaces"): page("workspaces.view"),
-    ("GET", "/workspaces/{workspace_id}"): page("workspaces.view"),
+    ("GET", "/workspaces/{workspace_id}"): page("workspaces.view"),  # membership checked first
 }
 
 
@@ -114,8 +114,8 @@ def _requirements(dependant: Any, found: set[str], perms: set[str]) -> None:
         for marker, fn in (("user", current_principal), ("host", host_key)):
             if call is fn:
                 found.add(marker)
-        if call is optional_principal:
-            found.add("optional")
+        if call is optional_principal or getattr(call, "page", False):
+            found.add("page")
         _requirements(sub, found, perms)
 
 
@@ -126,12 +126,12 @@ def discovered(ctx: Any) -> Rule:
     _requirements(ctx.dependant, found, perms)
     if "host" in found:
         return HOST
+    if "page" in found:
+        return page(*sorted(perms))
     if perms:
         return perm(*perms)
     if "user" in found:
         return USER
-    if "optional" in found:
-        return Rule("page")  # pages check their permission in code; the calls below verify it
     return PUBLIC
 
 
