@@ -140,30 +140,18 @@ def cmd_mint_key(args: argparse.Namespace) -> int:
     from orchestrator.base import utcnow
     from orchestrator.hosts.service import HostService
     from orchestrator.security.keys import PURPOSE_API_KEYS
-    from orchestrator.server import (
-        load_keyring,
-        open_database,
-        prepare_data_dir,
-        require_current_schema,
-    )
+    from orchestrator.server import admin_context
 
     s = _server_settings(args)
 
     async def main(_: asyncio.Event) -> None:
-        prepare_data_dir(s.data_dir)
-        pepper = load_keyring(s).derive(PURPOSE_API_KEYS)
-        db = await open_database(s)
-        try:
-            await require_current_schema(db)
+        async with admin_context(s) as (master, db), db.session() as session:
             expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
-            async with db.session() as session:
-                row, plaintext = await HostService(session, pepper).mint_key(
-                    args.name, args.type, expires_at=expires, created_by="cli"
-                )
-            print(f"Host API key {row.id} ({args.type}) for {args.name}; shown once, store it now:")
-            print(plaintext)
-        finally:
-            await db.dispose()
+            row, plaintext = await HostService(session, master.derive(PURPOSE_API_KEYS)).mint_key(
+                args.name, args.type, expires_at=expires, created_by="cli"
+            )
+        print(f"Host API key {row.id} ({args.type}) for {args.name}; shown once, store it now:")
+        print(plaintext)
 
     return _run(main)
 
@@ -171,24 +159,13 @@ def cmd_mint_key(args: argparse.Namespace) -> int:
 def cmd_setup_token(args: argparse.Namespace) -> int:
     from api.state import AppState
     from orchestrator.roles import setup_link
-    from orchestrator.server import (
-        load_keyring,
-        open_database,
-        prepare_data_dir,
-        require_current_schema,
-    )
+    from orchestrator.server import admin_context
 
     s = _server_settings(args)
 
     async def main(_: asyncio.Event) -> None:
-        prepare_data_dir(s.data_dir)
-        master = load_keyring(s)
-        db = await open_database(s)
-        try:
-            await require_current_schema(db)
+        async with admin_context(s) as (master, db):
             link = await setup_link(AppState(settings=s, db=db, master=master))
-        finally:
-            await db.dispose()
         if link is None:
             print("An administrator exists already; admins grant roles from the dashboard.")
         else:
@@ -200,22 +177,13 @@ def cmd_setup_token(args: argparse.Namespace) -> int:
 def cmd_rotate_secrets(args: argparse.Namespace) -> int:
     from orchestrator.secrets.rotation import rotate_secrets
     from orchestrator.security.crypto import SecretBox, SecretDecryptError
-    from orchestrator.server import (
-        StartupError,
-        load_keyring,
-        open_database,
-        prepare_data_dir,
-        require_current_schema,
-    )
+    from orchestrator.server import StartupError, admin_context
 
     s = _server_settings(args)
 
     async def main(_: asyncio.Event) -> None:
-        prepare_data_dir(s.data_dir)
-        box = SecretBox(load_keyring(s))
-        db = await open_database(s)
-        try:
-            await require_current_schema(db)
+        async with admin_context(s) as (master, db):
+            box = SecretBox(master)
             try:
                 async with db.session() as session:
                     swept = await rotate_secrets(session, box)
@@ -224,8 +192,6 @@ def cmd_rotate_secrets(args: argparse.Namespace) -> int:
                     f"A stored secret does not decrypt with any listed key ({exc}); "
                     "nothing was changed. Keep every old key listed until the sweep succeeds."
                 ) from None
-        finally:
-            await db.dispose()
         for c in swept:
             print(f"{c.column}: {c.rotated} of {c.total} re-encrypted under key {box.primary}")
 

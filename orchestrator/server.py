@@ -12,6 +12,8 @@ import logging
 import socket
 import sqlite3
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -170,3 +172,16 @@ def ensure_port_free(host: str, port: int, setting: str) -> None:
             raise StartupError(
                 f"Cannot listen on {host}:{port} ({setting}): {exc.strerror}."
             ) from None
+
+
+@asynccontextmanager
+async def admin_context(settings: ServerSettings) -> AsyncIterator[tuple[Keyring, Database]]:
+    """For one-shot admin commands: the master key and a database whose schema is current."""
+    prepare_data_dir(settings.data_dir)
+    master = load_keyring(settings)
+    db = await open_database(settings)
+    try:
+        await require_current_schema(db)
+        yield master, db
+    finally:
+        await db.dispose()

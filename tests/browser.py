@@ -7,8 +7,10 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
+from api.state import AppState
+from orchestrator.roles import setup_link
 from tests.helpers import IN_CI
 
 CHROMIUM_ARGS = [
@@ -36,3 +38,15 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def sign_in_first_admin(
+    page: Page, state: AppState, base_url: str, name: str = "Ada"
+) -> None:
+    """The first-run path a person takes: open the setup link, give a name, land on /."""
+    link = await setup_link(state)
+    assert link is not None, "an administrator exists already"
+    await page.goto(link)
+    await page.get_by_label("Your name").fill(name)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{base_url}/")

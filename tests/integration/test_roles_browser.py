@@ -10,10 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.auth.repository import AuthRepository
 from orchestrator.db import Database
-from orchestrator.roles import setup_link
 from orchestrator.users.repository import RoleRepository
 from orchestrator.workspaces.models import Workspace, WorkspaceMember
-from tests.browser import chromium
+from tests.browser import chromium, sign_in_first_admin
 from tests.integration.stack import running_stack
 
 pytestmark = pytest.mark.identity
@@ -29,12 +28,7 @@ async def test_matrix_edit_persists_and_devices_show(
         page = await browser.new_page(viewport={"width": 390, "height": 844})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        link = await setup_link(stack.state)
-        assert link is not None
-        await page.goto(link)
-        await page.get_by_label("Your name").fill("Ada")
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page).to_have_url(f"{stack.url}/")
+        await sign_in_first_admin(page, stack.state, stack.url, "Ada")
 
         await page.get_by_role("link", name="Users").click()
         await expect(page).to_have_url(f"{stack.url}/users")

@@ -12,12 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.auth.service import Principal
 from orchestrator.db import Database
-from orchestrator.roles import setup_link
 from orchestrator.security.crypto import SecretBox
 from orchestrator.users.models import User
 from orchestrator.workspaces.schemas import WorkspaceCreate
 from orchestrator.workspaces.service import WorkspaceService
-from tests.browser import chromium
+from tests.browser import chromium, sign_in_first_admin
 from tests.helpers import TEST_MASTER
 from tests.integration.stack import running_stack
 
@@ -35,12 +34,7 @@ async def test_edit_a_workspace_in_the_browser(
         page = await browser.new_page(viewport={"width": 390, "height": 844})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        link = await setup_link(stack.state)
-        assert link is not None
-        await page.goto(link)
-        await page.get_by_label("Your name").fill("Ada")
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page).to_have_url(f"{stack.url}/")
+        await sign_in_first_admin(page, stack.state, stack.url, "Ada")
 
         async with db.session() as s:
             ada = (await s.scalars(select(User).where(User.display_name == "Ada"))).one()
