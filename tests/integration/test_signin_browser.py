@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,13 @@ async def test_tabs_share_sign_in_and_sign_out(
         await expect(tab2.locator(".user")).to_have_text("Ada (admin)")
         await expect(tab2.locator("#live-indicator")).to_have_text("live")
 
-        # The sign-in page resumes a live sign-in silently and goes where it was asked to.
+        # The sign-in page resumes a live sign-in silently and goes where it was asked to,
+        # but never to another site.
         await tab2.goto(stack.url + "/signin?next=/")
         await expect(tab2).to_have_url(stack.url + "/")
+        for evil in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/"):
+            await tab2.goto(stack.url + "/signin?next=" + quote(evil))
+            await expect(tab2).to_have_url(stack.url + "/")
 
         # Signing out in one tab signs out the other at once (BroadcastChannel).
         await tab1.get_by_role("button", name="Sign out").click()

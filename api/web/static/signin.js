@@ -2,7 +2,16 @@
 import { refresh } from "./auth.js";
 
 const params = new URLSearchParams(location.search);
-const next = params.get("next")?.startsWith("/") ? params.get("next") : "/";
+// Only a page of this site: "//evil.example" or "/\\evil.example" resolve to another origin.
+function sameSite(path) {
+  try {
+    const url = new URL(path || "/", location.origin);
+    return url.origin === location.origin && (path || "").startsWith("/") ? url.pathname + url.search : "/";
+  } catch {
+    return "/";
+  }
+}
+const next = sameSite(params.get("next"));
 const form = document.getElementById("local-form");
 const message = document.getElementById("signin-message");
 
