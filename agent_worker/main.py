@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from activities.agent.git_check import GitCheckActivities
 from activities.agent.probe import AgentProbeActivities
+from activities.agent.worktrees import WorktreeActivities
 from orchestrator.config import AgentSettings
 from orchestrator.hostagent.client import HostApiClient
 from orchestrator.hostagent.runtime import run_host_agent
@@ -15,10 +16,13 @@ from orchestrator.hostagent.runtime import run_host_agent
 def session_activities(settings: AgentSettings) -> Callable[[], Sequence[Callable[..., object]]]:
     def build() -> Sequence[Callable[..., object]]:
         probe = AgentProbeActivities(settings.storage_path)
-        git_check = GitCheckActivities(
-            lambda: HostApiClient(settings.main_server_url, settings.api_key.get_secret_value())
-        )
-        return [probe.probe, git_check.ls_remote]
+        api = lambda: HostApiClient(settings.main_server_url, settings.api_key.get_secret_value())  # noqa: E731
+        git_check = GitCheckActivities(api)
+        wt = WorktreeActivities(settings.storage_path, api)
+        return [
+            probe.probe, git_check.ls_remote,
+            wt.prepare, wt.checkpoint, wt.remove, wt.list_worktrees,
+        ]  # fmt: skip
 
     return build
 

@@ -29,6 +29,7 @@ from orchestrator.db import Database
 from orchestrator.embedded import EmbeddedTemporal
 from orchestrator.hostagent.runtime import run_host_agent
 from orchestrator.hosts.service import HostService
+from orchestrator.schedules import ensure_schedules
 from orchestrator.security.keys import Keyring
 from orchestrator.server import (
     StartupError,
@@ -116,6 +117,7 @@ async def run_api(settings: ServerSettings, stop: asyncio.Event) -> None:
 async def run_orchestrator(settings: ServerSettings, stop: asyncio.Event) -> None:
     master, db, client = await _open_trusted(settings)
     try:
+        await ensure_schedules(client)
         worker = build_orchestrator_worker(client, db, master)
         log.info("The orchestrator worker serves %s.", worker.task_queue)
         async with worker:
@@ -193,6 +195,7 @@ async def run_up(settings: ServerSettings, stop: asyncio.Event) -> None:
                 )  # fmt: skip
                 await temporal.start()
             client = await open_temporal(settings, master)
+            await ensure_schedules(client)
             await _run_all(settings, master, db, client, stop)
         finally:
             await db.dispose()

@@ -2,5 +2,6 @@
 
 from workflows.git_check import GitCheckWorkflow
 from workflows.host_probe import HostProbeWorkflow
+from workflows.worktree_cleanup import WorktreeCleanupWorkflow
 
-ALL_WORKFLOWS: list[type] = [HostProbeWorkflow, GitCheckWorkflow]
+ALL_WORKFLOWS: list[type] = [HostProbeWorkflow, GitCheckWorkflow, WorktreeCleanupWorkflow]
