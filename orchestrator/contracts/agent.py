@@ -1,0 +1,107 @@
+"""Models of one agent turn that cross Temporal (pure pydantic, safe inside workflows).
+
+Every provider's output is normalized into `AgentEvent`s so the workflow, the API and the
+dashboard never learn a CLI's own stream format. Secrets never appear here: the MCP bearer
+token and the provider credential are references redeemed on the host just before spawning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+EventKind = Literal[
+    "text",
+    "thinking",
+    "tool_call",
+    "tool_result",
+    "todo",
+    "usage",
+    "error",
+    "result",
+    "system",
+    "raw",
+]
+
+
+class Usage(BaseModel):
+    """Token counts; cache reads and writes are kept apart because they are priced apart."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+
+class TodoItem(BaseModel):
+    content: str
+    status: str = "pending"
+    id: str | None = None
+
+
+class AgentEvent(BaseModel):
+    """One normalized event. `(turn, attempt, seq)` orders it and makes storing it idempotent.
+
+    Adapters build events with `seq=0`; the runner numbers them as they leave the CLI.
+    """
+
+    kind: EventKind
+    seq: int = 0
+    turn: int = 0
+    attempt: int = 0
+    message_id: str | None = None
+    text: str | None = None
+    tool_name: str | None = None
+    tool_id: str | None = None
+    tool_input: dict[str, Any] | None = None
+    content: str | None = None
+    is_error: bool = False
+    todos: list[TodoItem] | None = None
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    session_id: str | None = None
+    subtype: str | None = None
+    data: dict[str, Any] | None = None  # provider details, e.g. num_turns, api_error_status
+    raw: str | None = None
+
+
+class McpConfig(BaseModel):
+    """Our own MCP endpoint for the session; the token is a secret reference, not a value."""
+
+    url: str
+    bearer_token_ref: str | None = None
+
+
+class TurnRequest(BaseModel):
+    """Everything a provider adapter needs to build the command of one turn."""
+
+    provider: str
+    model: str | None = None
+    prompt: str
+    system_prompt_append: str | None = None
+    allowed_tools: list[str] | None = None
+    mcp: McpConfig | None = None
+    budget_usd: float | None = Field(default=None, gt=0)
+    resume_session_id: str | None = None
+    worktree: str
+    home: str
+    turn: int = 0
+    attempt: int = 0
+
+
+class TurnResult(BaseModel):
+    """How the turn ended. `error` is the CLI's own message, for the person reading the session.
+
+    `outcome` separates a budget stop from other failures so the workflow can react to it.
+    """
+
+    ok: bool
+    outcome: Literal["success", "error", "budget_exceeded", "canceled"] = "success"
+    error: str | None = None
+    provider_session_id: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    num_turns: int | None = None
+    exit_code: int | None = None
+    final_text: str | None = None
