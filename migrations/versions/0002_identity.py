@@ -13,7 +13,72 @@ import sqlalchemy as sa
 from alembic import op
 
 import orchestrator.base
-from orchestrator.security.permissions import DEFAULT_ROLES
+
+# Frozen copy of the default roles as of this revision (later changes need a new migration).
+DEFAULT_ROLES: dict[str, tuple[str, list[str]]] = {
+    "admin": ("Administrators: everything", ["admin"]),
+    "developer": (
+        "Developers: sessions, tickets, merging",
+        [
+            "sessions.view_own",
+            "sessions.create",
+            "sessions.edit",
+            "sessions.delete",
+            "workspaces.view",
+            "tickets.view",
+            "tickets.manage",
+            "hosts.view",
+            "workflows.view",
+            "bots.view",
+            "subagents.view",
+            "mcps.view",
+            "planner.create",
+            "automations.view_own",
+            "automations.manage",
+            "insights.view",
+            "memory.view",
+            "roundtables.view",
+            "roundtables.create",
+            "budgets.view",
+            "statistics.view",
+            "tickets.approve_dev",
+            "sessions.merge_to_starter",
+            "workflows.manage",
+            "bots.manage",
+        ],
+    ),
+    "qa": (
+        "QA: tickets and their approval",
+        [
+            "sessions.view_own",
+            "sessions.create",
+            "sessions.edit",
+            "sessions.delete",
+            "workspaces.view",
+            "tickets.view",
+            "tickets.manage",
+            "hosts.view",
+            "workflows.view",
+            "bots.view",
+            "subagents.view",
+            "mcps.view",
+            "planner.create",
+            "automations.view_own",
+            "automations.manage",
+            "insights.view",
+            "memory.view",
+            "roundtables.view",
+            "roundtables.create",
+            "budgets.view",
+            "statistics.view",
+            "tickets.approve_qa",
+        ],
+    ),
+    "viewer": (
+        "Read-only",
+        ["sessions.view_own", "workspaces.view", "tickets.view", "hosts.view", "statistics.view"],
+    ),
+}
 
 revision = "0002"
 down_revision = "0001"

@@ -89,6 +89,7 @@ DEFAULT_ROLES: dict[str, tuple[str, list[str]]] = {
     ),
 }
 DEFAULT_ROLE_FOR_NEW_USERS = "developer"
+# Seeded by migration 0002 (a frozen copy): changing these defaults needs a new migration.
 
 
 def unknown(names: list[str] | set[str]) -> list[str]:

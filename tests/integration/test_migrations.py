@@ -57,3 +57,24 @@ async def test_models_match_migrations(db_url: str) -> None:
     finally:
         await engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+async def test_seeded_roles_match_the_code_defaults(db_url: str) -> None:
+    """Changing DEFAULT_ROLES without a migration that seeds the change fails here."""
+    from sqlalchemy import select
+
+    from orchestrator.auth.models import Role, RolePermission
+    from orchestrator.db import Database
+    from orchestrator.security.permissions import DEFAULT_ROLES
+
+    await upgrade(db_url)
+    db = Database(db_url)
+    try:
+        async with db.session() as s:
+            roles = {r.id: r.name for r in await s.scalars(select(Role))}
+            seeded: dict[str, set[str]] = {name: set() for name in roles.values()}
+            for rp in await s.scalars(select(RolePermission)):
+                seeded[roles[rp.role_id]].add(rp.permission)
+    finally:
+        await db.dispose()
+    assert seeded == {name: set(perms) for name, (_, perms) in DEFAULT_ROLES.items()}
