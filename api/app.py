@@ -16,6 +16,7 @@ from api import problems, ws
 from api.bodylimit import BodyLimitMiddleware
 from api.internal import hosts as internal_hosts
 from api.internal import secrets as internal_secrets
+from api.internal import sessions as internal_sessions
 from api.middleware import RequestLogMiddleware
 from api.monitor import offline_monitor
 from api.routes import (
@@ -26,6 +27,7 @@ from api.routes import (
     oidc,
     personal_pats,
     roles,
+    session_events,
     users,
     workspace_tasks,
     workspace_variables,
@@ -89,6 +91,8 @@ def create_app(state: AppState) -> FastAPI:
         workspace_tasks.router,
         personal_pats.router,
         internal_secrets.router,
+        internal_sessions.router,
+        session_events.router,
         web_workspaces.router,
         ws.router,
         web.router,

@@ -1,5 +1,5 @@
-"""The agent's HTTP client for the API: registration, heartbeats and secret references,
-all authenticated with its host API key."""
+"""The agent's HTTP client for the API: registration, heartbeats, secret references and
+session events, all authenticated with its host API key."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from orchestrator.contracts.agent import AgentEvent
 from orchestrator.hosts.schemas import HeartbeatRequest, RegisterRequest, RegisterResponse
 from orchestrator.logs import REDACTOR
 
@@ -61,6 +62,16 @@ class HostApiClient:
         value: str = resp.json()["value"]
         REDACTOR.add(value)
         return value
+
+    async def post_events(self, session_id: str, events: list[AgentEvent]) -> dict[str, Any]:
+        """Post a batch (1..500) of numbered events; safe to repeat after a lost response.
+
+        Answers `{"stored": n, "duplicates": m, "last_cursor": id}`.
+        """
+        return await self._post(
+            f"/internal/sessions/{quote(session_id, safe='')}/events",
+            {"events": [e.model_dump(mode="json", exclude_none=True) for e in events]},
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

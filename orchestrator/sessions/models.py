@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator.base import Base, IdMixin, TimestampMixin
+from orchestrator.base import Base, IdMixin, TimestampMixin, utcnow
 
 
 class Session(IdMixin, TimestampMixin, Base):
@@ -28,3 +31,24 @@ class Session(IdMixin, TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     workflow_id: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class SessionEvent(Base):
+    """One normalized agent event as stored; `id` is the transcript cursor clients resume from.
+
+    `(session_id, turn, attempt, seq)` is unique so an agent may re-post a batch safely.
+    """
+
+    __tablename__ = "session_events"
+    __table_args__ = (UniqueConstraint("session_id", "turn", "attempt", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    turn: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

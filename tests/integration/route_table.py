@@ -93,6 +93,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/internal/hosts/register"): HOST,
     ("POST", "/internal/hosts/{host_id}/heartbeat"): HOST,
     ("GET", "/internal/secrets/{ref_id}"): HOST,
+    ("POST", "/internal/sessions/{session_id}/events"): HOST,
+    # Membership, then sessions.view_all or (own session) sessions.view_own: decided per row.
+    ("GET", "/api/sessions/{session_id}"): USER,
+    ("GET", "/api/sessions/{session_id}/events"): USER,
     # Dashboard pages and fragments (not in the OpenAPI schema).
     ("GET", "/signin"): PUBLIC,
     ("GET", "/"): page("hosts.view"),
