@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from activities.agent.git_check import GitCheckActivities
 from activities.agent.probe import AgentProbeActivities
+from activities.agent.turn import AgentTurnActivities
 from activities.agent.worktrees import WorktreeActivities
 from orchestrator.config import AgentSettings
 from orchestrator.hostagent.client import HostApiClient
@@ -22,6 +23,7 @@ def session_activities(settings: AgentSettings) -> Callable[[], Sequence[Callabl
         return [
             probe.probe, git_check.ls_remote,
             wt.prepare, wt.checkpoint, wt.remove, wt.list_worktrees,
+            AgentTurnActivities(settings.storage_path, api).run_turn,
         ]  # fmt: skip
 
     return build

@@ -105,3 +105,18 @@ class TurnResult(BaseModel):
     num_turns: int | None = None
     exit_code: int | None = None
     final_text: str | None = None
+    changed_files: list[str] = Field(default_factory=list)
+    checkpoint_ref: str | None = None
+
+
+class TurnInput(BaseModel):
+    """`agent.run_turn`: one turn in a session's worktree; credentials travel as references.
+
+    `credential_refs` maps an environment variable of the CLI (e.g. ANTHROPIC_API_KEY) to a
+    secret reference the host redeems just before spawning.
+    """
+
+    session_id: str
+    worktree_path: str
+    request: TurnRequest
+    credential_refs: dict[str, str] = Field(default_factory=dict)
