@@ -13,6 +13,7 @@ from orchestrator.auth.tokens import AccessTokens
 from orchestrator.config import ServerSettings
 from orchestrator.db import Database
 from orchestrator.events import EventBus
+from orchestrator.security.crypto import SecretBox
 from orchestrator.security.keys import PURPOSE_API_KEYS, PURPOSE_PAYLOADS, Keyring
 
 
@@ -32,12 +33,8 @@ class AppState:
         task.add_done_callback(self.background.discard)
 
     def __post_init__(self) -> None:
+        # Derived once per process: every heartbeat and request uses them (HKDF is not free).
         self.access = AccessTokens(self.master, self.settings.access_token_minutes)
-
-    @property
-    def pepper(self) -> Keyring:
-        return self.master.derive(PURPOSE_API_KEYS)
-
-    @property
-    def payload_keys(self) -> Keyring:
-        return self.master.derive(PURPOSE_PAYLOADS)
+        self.pepper: Keyring = self.master.derive(PURPOSE_API_KEYS)
+        self.payload_keys: Keyring = self.master.derive(PURPOSE_PAYLOADS)
+        self.secrets = SecretBox(self.master)

@@ -18,7 +18,7 @@ from api.problems import errors
 from orchestrator.audit.repository import AuditRepository
 from orchestrator.hosts.repository import HostRepository
 from orchestrator.secrets.service import SecretGone, SecretRefService
-from orchestrator.security.crypto import SecretBox, SecretDecryptError
+from orchestrator.security.crypto import SecretDecryptError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/internal/secrets", tags=["internal"])
@@ -45,7 +45,7 @@ async def redeem_secret(
     if worker is None or not worker.online:
         raise HTTPException(403, "Register this host (and keep it online) before fetching secrets.")
     try:
-        redeemed = await SecretRefService(session, SecretBox(state.master)).redeem(ref_id)
+        redeemed = await SecretRefService(session, state.secrets).redeem(ref_id)
     except (SecretGone, SecretDecryptError) as exc:
         await session.commit()  # an expired or tampered reference is gone either way
         if isinstance(exc, SecretDecryptError):

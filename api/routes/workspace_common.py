@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 
 from api.auth import CurrentUser
 from api.deps import DbSession, State, client_ip
-from orchestrator.security.crypto import SecretBox
 from orchestrator.workspaces.errors import Invalid, WorkspaceError
 from orchestrator.workspaces.gitcheck import GitChecker
 from orchestrator.workspaces.models import Workspace
@@ -38,7 +37,7 @@ def domain_errors() -> Iterator[None]:
 def workspace_service(
     state: State, session: DbSession, user: CurrentUser, request: Request
 ) -> WorkspaceService:
-    return WorkspaceService(session, SecretBox(state.master), user, client_ip(request))
+    return WorkspaceService(session, state.secrets, user, client_ip(request))
 
 
 Service = Annotated[WorkspaceService, Depends(workspace_service)]
@@ -57,7 +56,7 @@ def workspace(permission: str) -> Callable[..., Awaitable[Workspace]]:
 
 def git_checker(state: State) -> GitChecker:
     return GitChecker(
-        state.db, SecretBox(state.master), state.temporal, state.settings.schedule_to_start_seconds
+        state.db, state.secrets, state.temporal, state.settings.schedule_to_start_seconds
     )
 
 

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 from api.deps import DbSession, State
 from api.web.routes import TEMPLATES, _base, _forbidden, page_user
 from orchestrator.auth.service import Principal
-from orchestrator.security.crypto import SecretBox
 from orchestrator.workspaces.errors import Forbidden, NotFound
 from orchestrator.workspaces.service import WorkspaceService, member_out, workspace_out
 from orchestrator.workspaces.tasks import TaskService, task_out
@@ -27,7 +26,7 @@ async def workspaces_page(
     session: DbSession,
     user: Annotated[Principal, Depends(page_user("workspaces.view"))],
 ) -> HTMLResponse:
-    svc = WorkspaceService(session, SecretBox(state.master), user)
+    svc = WorkspaceService(session, state.secrets, user)
     ctx = {
         **_base(state, "workspaces", user),
         "workspaces": [workspace_out(ws) for ws in await svc.list_visible()],
@@ -44,7 +43,7 @@ async def workspace_page(
     session: DbSession,
     user: Annotated[Principal, Depends(page_user())],
 ) -> HTMLResponse:
-    svc = WorkspaceService(session, SecretBox(state.master), user)
+    svc = WorkspaceService(session, state.secrets, user)
     try:
         ws = await svc.access(workspace_id, "workspaces.view")
     except NotFound:
