@@ -23,11 +23,19 @@ from api.routes import (
     audit,
     auth,
     health,
+    hooks,
     hosts,
+    notifications,
     oidc,
     personal_pats,
     roles,
     session_events,
+    session_panel,
+    sessions,
+    settings,
+    ticket_actions,
+    ticket_settings,
+    tickets,
     users,
     workspace_tasks,
     workspace_variables,
@@ -36,6 +44,7 @@ from api.routes import (
 from api.state import AppState
 from api.web import admin as web_admin
 from api.web import routes as web
+from api.web import sessions as web_sessions
 from api.web import workspaces as web_workspaces
 from api.web.routes import PageResponse
 
@@ -89,11 +98,21 @@ def create_app(state: AppState) -> FastAPI:
         workspaces.router,
         workspace_variables.router,
         workspace_tasks.router,
+        hooks.router,
+        hooks.runs_router,
         personal_pats.router,
         internal_secrets.router,
         internal_sessions.router,
         session_events.router,
+        session_panel.router,
+        sessions.router,
+        settings.router,
+        notifications.router,
+        tickets.router,
+        ticket_actions.router,
+        ticket_settings.router,
         web_workspaces.router,
+        web_sessions.router,
         ws.router,
         web.router,
         web_admin.router,

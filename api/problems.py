@@ -32,7 +32,9 @@ def problem(
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Only the leading location goes: a parameter may itself be named "path" or "query".
+    where = ("body", "query", "path", "header", "cookie")
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in where else loc)]
     return ".".join(parts) or str(loc[0] if loc else "?")
 
 

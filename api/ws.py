@@ -33,6 +33,9 @@ from orchestrator.sessions.events import (
 
 router = APIRouter()
 PAGE = 500
+# Events stored by another process (the orchestrator worker, or an API replica) reach the
+# bus of this one only through the database: subscribed sessions are re-read this often.
+POLL_SECONDS = 1.0
 
 
 class ClientMessage(BaseModel):
@@ -91,10 +94,17 @@ class Viewer:
             )
             return
         self.sent[sid] = after
-        while True:
+        await self.catch_up(sid)
+        await self.send({"type": "subscribed", "session_id": sid, "cursor": self.sent[sid]})
+        self.presence.join(sid, self, self.principal.user_id, self.principal.name)
+        self.state.bus.publish(self.presence.event(sid))
+
+    async def catch_up(self, sid: str) -> None:
+        """Send every stored event after the last cursor sent, in pages."""
+        while sid in self.sent:
             async with self.state.db.session() as s:
                 page = await SessionEventService(s).page(sid, self.sent[sid], PAGE)
-            if page.events:
+            if page.events and sid in self.sent:
                 self.sent[sid] = page.next_cursor
                 await self.send(
                     {"type": "session.events", "session_id": sid,
@@ -102,9 +112,10 @@ class Viewer:
                 )  # fmt: skip
             if len(page.events) < PAGE:
                 break
-        await self.send({"type": "subscribed", "session_id": sid, "cursor": self.sent[sid]})
-        self.presence.join(sid, self, self.principal.user_id, self.principal.name)
-        self.state.bus.publish(self.presence.event(sid))
+
+    async def poll(self) -> None:
+        for sid in list(self.sent):
+            await self.catch_up(sid)
 
     def leave(self, sid: str) -> None:
         self.sent.pop(sid, None)
@@ -131,12 +142,16 @@ async def live(ws: WebSocket) -> None:
         reader = asyncio.create_task(_read(ws, inbox))
         bus_get = asyncio.create_task(queue.get())
         msg_get = asyncio.create_task(inbox.get())
+        tick = asyncio.create_task(asyncio.sleep(POLL_SECONDS))
         try:
             await viewer.send({"type": "hello"})
             while True:
                 done, _ = await asyncio.wait(
-                    {bus_get, msg_get}, return_when=asyncio.FIRST_COMPLETED
+                    {bus_get, msg_get, tick}, return_when=asyncio.FIRST_COMPLETED
                 )
+                if tick in done:  # in this loop, so a poll never interleaves with a bus event
+                    await viewer.poll()
+                    tick = asyncio.create_task(asyncio.sleep(POLL_SECONDS))
                 if msg_get in done:
                     text = msg_get.result()
                     if text is None:  # the client went away
@@ -153,7 +168,7 @@ async def live(ws: WebSocket) -> None:
             pass
         finally:
             viewer.close()
-            for task in (reader, bus_get, msg_get):
+            for task in (reader, bus_get, msg_get, tick):
                 task.cancel()
             with contextlib.suppress(Exception):
                 await ws.close()

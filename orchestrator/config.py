@@ -62,6 +62,11 @@ class ServerSettings(CommonSettings):
     heartbeat_interval_seconds: float = Field(default=10.0, gt=0, le=300)
     host_offline_after_seconds: float = Field(default=30.0, gt=0, le=3600)
     schedule_to_start_seconds: float = Field(default=5.0, gt=0, le=600)
+    # How long an agent turn may go without a heartbeat before Temporal retries it (a dead
+    # host); the retry resumes the provider's conversation.
+    turn_heartbeat_timeout_seconds: float = Field(default=60.0, ge=2, le=3600)
+    # Turns a SessionWorkflow run takes before it continues as new (keeps histories small).
+    session_turns_per_run: int = Field(default=100, ge=1, le=10_000)
     # Sign-in: exactly one identity provider, or none (then only local sign-in on loopback).
     auth_provider: Literal["none", "google", "microsoft", "oidc"] = "none"
     auth_client_id: str | None = None

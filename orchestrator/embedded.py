@@ -7,7 +7,6 @@ takes it down; its state lives in `<data dir>/temporal/temporal.db` so workflows
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import shutil
@@ -15,11 +14,11 @@ import signal
 import sys
 from pathlib import Path
 
+from orchestrator.procs import die_with_parent
 from orchestrator.queues import SEARCH_ATTRIBUTES
 from orchestrator.server import StartupError
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1
 
 
 def temporal_binary() -> str:
@@ -34,15 +33,6 @@ def temporal_binary() -> str:
             "package) or set POLYGENT_TEMPORAL_ADDRESS to an external cluster."
         )
     return found
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the parent dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 class EmbeddedTemporal:
@@ -83,7 +73,7 @@ class EmbeddedTemporal:
                 stderr=logf,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # Linux: runs before exec
+                preexec_fn=die_with_parent,  # Linux: runs before exec
             )
         finally:
             logf.close()

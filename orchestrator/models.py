@@ -10,9 +10,26 @@ from orchestrator.auth.models import (
     UserRole,
 )
 from orchestrator.base import Base
+from orchestrator.hooks.models import Hook, HookRun
 from orchestrator.hosts.models import Host, HostApiKey, HostProbe, HostWorker
+from orchestrator.notifications.models import Notification
 from orchestrator.secrets.models import SecretRef
-from orchestrator.sessions.models import Session
+from orchestrator.sessions.models import (
+    Session,
+    SessionAttachment,
+    SessionCost,
+    SessionEvent,
+    SessionRead,
+)
+from orchestrator.settings.models import Budget, BudgetAlert, ModelPriceRow, ProviderSetting
+from orchestrator.tickets.models import (
+    Ticket,
+    TicketAttachment,
+    TicketBlocker,
+    TicketComment,
+    TicketConfig,
+    TicketTransition,
+)
 from orchestrator.users.models import User
 from orchestrator.workspaces.models import (
     PersonalPat,
@@ -25,18 +42,35 @@ from orchestrator.workspaces.models import (
 __all__ = [
     "AuditEntry",
     "Base",
+    "Budget",
+    "BudgetAlert",
+    "Hook",
+    "HookRun",
     "Host",
     "HostApiKey",
     "HostProbe",
     "HostWorker",
     "InstanceSetting",
+    "ModelPriceRow",
+    "Notification",
     "PersonalPat",
+    "ProviderSetting",
     "RefreshFamily",
     "RefreshToken",
     "Role",
     "RolePermission",
     "SecretRef",
     "Session",
+    "SessionAttachment",
+    "SessionCost",
+    "SessionEvent",
+    "SessionRead",
+    "Ticket",
+    "TicketAttachment",
+    "TicketBlocker",
+    "TicketComment",
+    "TicketConfig",
+    "TicketTransition",
     "User",
     "UserRole",
     "Workspace",

@@ -211,7 +211,7 @@ async def _run_all(
     inner = asyncio.Event()
     tasks = [
         asyncio.create_task(_serve_until(server, inner), name="api"),
-        asyncio.create_task(_run_worker(client, db, master, inner), name="orchestrator"),
+        asyncio.create_task(_run_worker(client, db, master, inner, state), name="orchestrator"),
     ]
     while not server.started and not tasks[0].done():
         await asyncio.sleep(0.05)
@@ -259,6 +259,8 @@ async def _run_all(
     log.info("Polygent stopped.")
 
 
-async def _run_worker(client: Client, db: Database, master: Keyring, stop: asyncio.Event) -> None:
-    async with build_orchestrator_worker(client, db, master):
+async def _run_worker(
+    client: Client, db: Database, master: Keyring, stop: asyncio.Event, state: AppState
+) -> None:
+    async with build_orchestrator_worker(client, db, master, state.bus):
         await stop.wait()

@@ -105,7 +105,104 @@ async def _record_worktree_cleanup(stack, tmp: Path) -> None:  # type: ignore[no
     print("recorded worktree_cleanup_one_orphan")
 
 
-async def main() -> None:
+async def _record_host_call(stack) -> None:  # type: ignore[no-untyped-def]
+    """A host call the recorder's session agent answers, and one to a host that is gone."""
+    from orchestrator.contracts.session_panel import HostCall
+    from workflows.host_call import HostCallWorkflow
+
+    for name, host in (("host_call_ok", "recorder"), ("host_call_offline", "gone-host")):
+        wid = f"session-recorded-panel-{name}"
+        call = HostCall(
+            host_id=host, activity="worktree.list", payload={}, schedule_to_start_seconds=2
+        )
+        handle = await stack.state.temporal.start_workflow(
+            HostCallWorkflow.run, call, id=wid, task_queue=ORCHESTRATOR_QUEUE
+        )
+        outcome = await handle.result()
+        assert outcome.offline == (host == "gone-host"), outcome
+        history = await handle.fetch_history()
+        out = {"workflow_id": wid, "history": json.loads(history.to_json())}
+        (HISTORIES / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(f"recorded {name}")
+
+
+async def _record_session(stack, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    """A Develop session: one turn of the real Claude Code CLI (fake Anthropic), then Done."""
+    import os
+
+    from tests.clis import cli_path
+    from tests.fakes.anthropic import finish, serve_anthropic, write_file
+    from tests.integration.sessions_kit import add_workspace, git_remote
+
+    with serve_anthropic() as fake, git_remote(tmp / "session-remote") as remote:
+        os.environ.update(PATH=cli_path(), ANTHROPIC_BASE_URL=fake.base_url,
+                          NO_PROXY="127.0.0.1,localhost")  # fmt: skip
+        fake.script([write_file("hello.txt", "hello\n"), finish("Done.")])
+        # A host that reports Claude Code installed (the other one started without it on PATH).
+        await stack.start_agent("session-recorder", "session")
+        await wait_for(lambda: stack.worker("session-recorder", "session"))
+        ws_id = await add_workspace(stack.state.db, remote)
+        created = (await stack.http.post(
+            f"/api/workspaces/{ws_id}/sessions",
+            json={"mode": "develop", "message": "Write hello.txt", "toggles": {"edge_cases": True}},
+        )).json()  # fmt: skip
+        sid = created["id"]
+
+        async def turned() -> bool:
+            row = (await stack.http.get(f"/api/sessions/{sid}")).json()
+            return bool(row["turns"] == 1 and row["status"] == "waiting")
+
+        await wait_for(turned, timeout=120)
+        await stack.http.post(f"/api/sessions/{sid}/complete")
+        handle = stack.state.temporal.get_workflow_handle(f"session-{sid}")
+        assert await handle.result() == "done"
+        history = await handle.fetch_history()
+        out = {"workflow_id": f"session-{sid}", "history": json.loads(history.to_json())}
+        (HISTORIES / "session_develop_done.json").write_text(json.dumps(out, indent=1) + "\n")
+        print("recorded session_develop_done")
+
+
+async def _record_ticket(stack, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    """A ticket: queued, implemented by the real Claude Code CLI (fake Anthropic), approved by
+    the developer (no QA), merged directly into the starter branch."""
+    import os
+
+    from tests.clis import cli_path
+    from tests.fakes.anthropic import finish, serve_anthropic, write_file
+    from tests.integration.sessions_kit import add_workspace, git_remote
+
+    with serve_anthropic() as fake, git_remote(tmp / "ticket-remote") as remote:
+        os.environ.update(PATH=cli_path(), ANTHROPIC_BASE_URL=fake.base_url,
+                          NO_PROXY="127.0.0.1,localhost")  # fmt: skip
+        fake.script([write_file("hello.txt", "hello\n"), finish("Done.\n<polygent:done/>")])
+        if await stack.worker("ticket-recorder", "session") is None:
+            await stack.start_agent("ticket-recorder", "session")
+            await wait_for(lambda: stack.worker("ticket-recorder", "session"))
+        ws_id = await add_workspace(stack.state.db, remote)
+        await stack.http.put(f"/api/workspaces/{ws_id}/tickets-config",
+                             json={"merge_mode": "direct", "key_prefix": "REC"})  # fmt: skip
+        created = (await stack.http.post(
+            f"/api/workspaces/{ws_id}/tickets",
+            json={"title": "Write hello.txt", "queue": True, "force_no_qa": True},
+        )).json()  # fmt: skip
+        tid = created["id"]
+
+        async def stage(want: str) -> bool:
+            return bool((await stack.http.get(f"/api/tickets/{tid}")).json()["stage"] == want)
+
+        await wait_for(lambda: stage("dev_approval"), timeout=120)
+        await stack.http.post(f"/api/tickets/{tid}/approve", json={})
+        handle = stack.state.temporal.get_workflow_handle(f"ticket-{tid}")
+        assert await handle.result() == "completed"
+        history = await handle.fetch_history()
+        out = {"workflow_id": f"ticket-{tid}", "history": json.loads(history.to_json())}
+        (HISTORIES / "ticket_dev_approved_direct_merge.json").write_text(
+            json.dumps(out, indent=1) + "\n"
+        )
+        print("recorded ticket_dev_approved_direct_merge")
+
+
+async def main(only: str | None = None) -> None:
     env = await WorkflowEnvironment.start_local(
         namespace="default", data_converter=data_converter(TEST_PAYLOAD_KEYS),
         search_attributes=list(SEARCH_ATTRIBUTE_KEYS), dev_server_existing_path=binary("temporal"),
@@ -115,18 +212,30 @@ async def main() -> None:
         await upgrade(url)
         db = Database(url)
         async with running_stack(db, env.client, Path(tmp)) as stack:
-            await stack.start_agent("recorder", "session")
-            await stack.start_agent("recorder", "deploy")
-            await wait_for(lambda: stack.worker("recorder", "deploy"))
-            await wait_for(lambda: stack.worker("recorder", "session"))
-            await _record(stack, "recorder", "host_probe_ok")
-            await stack.stop_agent("recorder", "deploy")
-            await _record(stack, "recorder", "host_probe_deploy_offline")
-            await _record_git_check(stack, Path(tmp))
-            await _record_worktree_cleanup(stack, Path(tmp))
+            if only == "ticket":
+                await _record_ticket(stack, Path(tmp))
+            else:
+                await _record_all(stack, Path(tmp))
         await db.dispose()
     await env.shutdown()
 
 
+async def _record_all(stack, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    await stack.start_agent("recorder", "session")
+    await stack.start_agent("recorder", "deploy")
+    await wait_for(lambda: stack.worker("recorder", "deploy"))
+    await wait_for(lambda: stack.worker("recorder", "session"))
+    await _record(stack, "recorder", "host_probe_ok")
+    await stack.stop_agent("recorder", "deploy")
+    await _record(stack, "recorder", "host_probe_deploy_offline")
+    await _record_git_check(stack, tmp)
+    await _record_worktree_cleanup(stack, tmp)
+    await _record_host_call(stack)
+    await _record_session(stack, tmp)
+    await _record_ticket(stack, tmp)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else None))

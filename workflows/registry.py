@@ -1,7 +1,17 @@
 """Every workflow the orchestrator worker serves (and the replayer checks)."""
 
 from workflows.git_check import GitCheckWorkflow
+from workflows.host_call import HostCallWorkflow
 from workflows.host_probe import HostProbeWorkflow
+from workflows.session import SessionWorkflow
+from workflows.ticket import TicketWorkflow
 from workflows.worktree_cleanup import WorktreeCleanupWorkflow
 
-ALL_WORKFLOWS: list[type] = [HostProbeWorkflow, GitCheckWorkflow, WorktreeCleanupWorkflow]
+ALL_WORKFLOWS: list[type] = [
+    HostProbeWorkflow,
+    GitCheckWorkflow,
+    WorktreeCleanupWorkflow,
+    HostCallWorkflow,
+    SessionWorkflow,
+    TicketWorkflow,
+]

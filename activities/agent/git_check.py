@@ -49,7 +49,8 @@ def git_env(pat: str | None, base: Mapping[str, str] | None = None) -> dict[str,
         GIT_ALLOW_PROTOCOL="http:https:ssh:git",
     )
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    config = [("credential.helper", "")]
+    # No credential helper and no hooks: an agent can write hooks into a shared bare repo.
+    config = [("credential.helper", ""), ("core.hooksPath", os.devnull)]
     if pat:
         config.append(("http.extraHeader", basic_header(pat)))
     env["GIT_CONFIG_COUNT"] = str(len(config))

@@ -25,6 +25,7 @@ import psutil
 
 from orchestrator.contracts.agent import AgentEvent
 from orchestrator.logs import REDACTOR, Redactor
+from orchestrator.procs import die_with_parent
 
 from .providers.base import Launch
 
@@ -141,7 +142,7 @@ async def run_cli(
     heartbeat: Heartbeat | None = None,
     heartbeat_interval: float = 1.0,
     flush_interval: float = 0.05,
-    batch_size: int = 100,
+    batch_size: int = 250,
     kill_grace: float = 1.0,
     max_line: int = MAX_LINE,
     secrets: Iterable[str] = (),
@@ -164,6 +165,7 @@ async def run_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=die_with_parent,  # a SIGKILLed agent takes its CLI with it
     )
     if on_spawn is not None:
         on_spawn(proc.pid)
@@ -196,10 +198,15 @@ async def run_cli(
                 line = await asyncio.wait_for(lines.get(), timeout)
             except TimeoutError:
                 line = ""
-            else:
-                if line is None:
-                    break
-                for event in parse(clean(line)):
+            got = [line] if line else []
+            # Take whatever else is already waiting (lines pile up while a batch is posted), so
+            # a fast CLI makes fewer, bigger posts instead of one wait per line.
+            while line is not None and len(got) < batch_size and not lines.empty():
+                line = lines.get_nowait()
+                if line is not None:
+                    got.append(line)
+            for text in got:
+                for event in parse(clean(text)):
                     seq += 1
                     numbered = event.model_copy(
                         update={"seq": seq, "turn": turn, "attempt": attempt}
@@ -208,6 +215,8 @@ async def run_cli(
                         first_pending = loop.time()
                     pending.append(numbered)
                     tail.append(numbered)
+            if line is None:
+                break
             now = loop.time()
             if pending and (len(pending) >= batch_size or now - first_pending >= flush_interval):
                 batch, pending = pending, []

@@ -12,12 +12,14 @@ failed turn is a `TurnResult(ok=False)`, not an exception: the workflow decides 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,16 +27,20 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.agent.budget import BudgetMeter, BudgetReached
 from activities.agent.providers import ProviderCheckError, adapter_for
 from activities.agent.runner import run_cli
 from activities.agent.worktree_git import GitError, command_env, run_git
 from activities.agent.worktrees import check_id
-from orchestrator.contracts.agent import AgentEvent, TurnInput, TurnResult
+from orchestrator.contracts.agent import AgentEvent, Attachment, TurnInput, TurnResult
 from orchestrator.contracts.worktrees import CHECKPOINT_NAMESPACE
 from orchestrator.hostagent.client import AgentRejected, SecretUnavailable
+from orchestrator.procs import kill_tagged
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 POST_TRIES = 6
+TURN_TAG = "POLYGENT_TURN_SESSION"  # in the CLI's environment, inherited by its tools
+TURN_STATE = ".polygent-turn.json"  # in the session's HOME: the provider session of the turn
 POST_BACKOFF = 0.5  # seconds, doubled per try
 
 
@@ -42,6 +48,10 @@ class TurnApi(Protocol):
     async def get_secret(self, ref: str) -> str: ...
 
     async def post_events(self, session_id: str, events: list[AgentEvent]) -> dict[str, Any]: ...
+
+    async def session_environment(self, session_id: str) -> dict[str, str]: ...
+
+    async def attachment(self, session_id: str, attachment_id: str) -> bytes: ...
 
 
 def _non_retryable(message: str, kind: str) -> ApplicationError:
@@ -54,13 +64,15 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-async def post_with_retry(api: TurnApi, session_id: str, events: list[AgentEvent]) -> None:
-    """Post one batch, retrying transient failures: re-posting stored events stores nothing."""
+async def post_with_retry(
+    api: TurnApi, session_id: str, events: list[AgentEvent]
+) -> dict[str, Any]:
+    """Post one batch, retrying transient failures: re-posting stored events stores nothing.
+    Returns the API's answer (`budget_stop` says a blocking budget is spent)."""
     delay = POST_BACKOFF
     for attempt in range(POST_TRIES):
         try:
-            await api.post_events(session_id, events)
-            return
+            return await api.post_events(session_id, events)
         except AgentRejected as exc:
             raise _non_retryable(str(exc), "AgentRejected") from None
         except Exception as exc:
@@ -71,6 +83,68 @@ async def post_with_retry(api: TurnApi, session_id: str, events: list[AgentEvent
             activity.logger.warning("Posting events failed (%s); retrying in %.1f s.", exc, delay)
             await asyncio.sleep(delay)
             delay *= 2
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _save_provider_session(marker: Path, turn: int, provider_session_id: str) -> None:
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"turn": turn, "provider_session_id": provider_session_id}))
+    tmp.replace(marker)
+
+
+def _saved_provider_session(marker: Path, turn: int) -> str | None:
+    try:
+        saved = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("turn") != turn:
+        return None
+    value = saved.get("provider_session_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", Path(name).name).strip(" .")
+    return cleaned[:120] or "attachment"
+
+
+async def fetch_attachments(
+    api: TurnApi, session_id: str, worktree: Path, attachments: list[Attachment], git: str = "git"
+) -> None:
+    """Put each attachment at .polygent/attachments/<id>/<name> in the worktree. The folder is
+    excluded in the repository's info/exclude (not a .gitignore: some CLIs refuse to read
+    gitignored files), so attachments never show in git status or a commit."""
+    if not attachments:
+        return
+    root = worktree / ".polygent"
+    root.mkdir(exist_ok=True)
+    out = await run_git(git, ["rev-parse", "--git-path", "info/exclude"], cwd=worktree)
+    exclude = Path(out.strip())
+    exclude = exclude if exclude.is_absolute() else worktree / exclude
+    lines = exclude.read_text().splitlines() if exclude.exists() else []
+    if "/.polygent/" not in lines:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text("\n".join([*lines, "/.polygent/"]) + "\n")
+    for att in attachments:
+        check_id(att.id, "attachment id")
+        folder = root / "attachments" / att.id
+        target = folder / _safe_name(att.name)
+        if target.exists():
+            continue
+        try:
+            data = await api.attachment(session_id, att.id)
+        except AgentRejected as exc:
+            raise _non_retryable(str(exc), "AgentRejected") from None
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+async def session_env(api: TurnApi, session_id: str) -> dict[str, str]:
+    try:
+        values = await api.session_environment(session_id)
+    except AgentRejected as exc:
+        raise _non_retryable(str(exc), "AgentRejected") from None
+    return {k: v for k, v in values.items() if _ENV_NAME.match(k)}
 
 
 def _porcelain_names(status: str) -> list[str]:
@@ -128,7 +202,7 @@ class AgentTurnActivities:
         storage_path: Path,
         api_factory: Callable[[], AbstractAsyncContextManager[TurnApi]],
         git: str = "git",
-        heartbeat_interval: float = 2.0,
+        heartbeat_interval: float = 0.5,
     ) -> None:
         self.root = Path(storage_path).resolve()
         self.api = api_factory
@@ -173,6 +247,10 @@ class AgentTurnActivities:
         )
         if previous.get("provider_session_id") and not request.resume_session_id:
             request.resume_session_id = str(previous["provider_session_id"])
+        marker = home / TURN_STATE
+        if info.attempt > 1 and not request.resume_session_id:
+            # The last heartbeat may not have left before the agent died: the id is on disk too.
+            request.resume_session_id = _saved_provider_session(marker, request.turn)
         try:
             adapter = adapter_for(request.provider)
         except ProviderCheckError as exc:
@@ -180,18 +258,26 @@ class AgentTurnActivities:
 
         async with self.api() as api:
             credentials = await self._redeem(api, inp.credential_refs)
+            variables = await session_env(api, sid) if inp.session_env else {}
+            await fetch_attachments(api, sid, worktree, inp.attachments, self.git)
             mcp_token = None
             if request.mcp is not None and request.mcp.bearer_token_ref:
                 mcp_token = (await self._redeem(api, {"MCP_TOKEN": request.mcp.bearer_token_ref}))[
                     "MCP_TOKEN"
                 ]
-            env = {**os.environ, **credentials}
+            env = {**os.environ, **variables, **credentials}
             try:
                 adapter.check(request, env)
             except ProviderCheckError as exc:
                 raise _non_retryable(str(exc), "ProviderCheckFailed") from None
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
             launch = adapter.prepare(request, home, env, mcp_token=mcp_token)
+            launch.env[TURN_TAG] = sid
+            stale = kill_tagged(TURN_TAG, sid)  # what a killed agent's attempt left running
+            if stale:
+                activity.logger.warning(
+                    "Killed %d process(es) left by an earlier attempt of session %s.", stale, sid
+                )
 
             state: dict[str, Any] = {"provider_session_id": request.resume_session_id}
             start_seq = 0
@@ -205,24 +291,41 @@ class AgentTurnActivities:
                 )  # fmt: skip
                 await post_with_retry(api, sid, [note])
 
+            meter = BudgetMeter(request.budget_usd, request.price)
+
             async def on_events(batch: list[AgentEvent]) -> None:
                 for event in batch:
-                    if event.session_id:
+                    if event.session_id and event.session_id != state["provider_session_id"]:
                         state["provider_session_id"] = event.session_id
-                await post_with_retry(api, sid, batch)
+                        _save_provider_session(marker, request.turn, event.session_id)
+                answer = await post_with_retry(api, sid, batch)
+                meter.add(batch)  # after posting: the events that crossed it are stored
+                if request.budget_gated and answer.get("budget_stop"):
+                    meter.stop(str(answer["budget_stop"]))
 
             def heartbeat(seq: int) -> None:
                 activity.heartbeat(
                     {"last_seq": seq, "provider_session_id": state["provider_session_id"]}
                 )
 
-            outcome = await run_cli(
-                launch, worktree, adapter.parser().parse, on_events,
-                turn=request.turn, attempt=info.attempt, start_seq=start_seq,
-                heartbeat=heartbeat, heartbeat_interval=self.heartbeat_interval,
-                secrets=[*credentials.values(), *([mcp_token] if mcp_token else [])],
-            )  # fmt: skip
-        result = adapter.finish(outcome.exit_code, outcome.events, outcome.stderr_tail)
+            try:
+                # The built-in agent (Polygent Code) runs in this process instead of a CLI.
+                run = getattr(adapter, "run_in_process", None) or partial(
+                    run_cli, parse=adapter.parser().parse
+                )
+                outcome = await run(
+                    launch, worktree, on_events=on_events,
+                    turn=request.turn, attempt=info.attempt, start_seq=start_seq,
+                    heartbeat=heartbeat, heartbeat_interval=self.heartbeat_interval,
+                    secrets=[*credentials.values(), *([mcp_token] if mcp_token else [])],
+                )  # fmt: skip
+            except BudgetReached:
+                outcome = None
+                activity.logger.warning("Session %s: %s", sid, meter.message)
+        if outcome is None:
+            result = meter.result(state["provider_session_id"])
+        else:
+            result = adapter.finish(outcome.exit_code, outcome.events, outcome.stderr_tail)
         ref = f"{CHECKPOINT_NAMESPACE}/{sid}/turn-{request.turn}"
         try:
             changed, saved = await snapshot(self.git, worktree, ref)

@@ -27,6 +27,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.agent.git_check import SecretSource
+from activities.agent.session_git import risky_config
 from activities.agent.worktree_git import GitError, command_env, file_lock, run_git
 from activities.agent.worktree_git import checkpoint as commit_checkpoint
 from orchestrator.contracts.worktrees import (
@@ -175,6 +176,10 @@ class WorktreeActivities:
             await self._git("remote", "add", "origin", url, cwd=target)
         else:
             await self._git("remote", "set-url", "origin", url, cwd=target)
+            # Agents can write the shared bare repo's config from their worktrees: drop any key
+            # that could redirect or proxy the token before it is handed to git.
+            for key in await risky_config(self.git, target):
+                await self._git("config", "--local", "--unset-all", key, cwd=target)
         await self._git(*fetch, cwd=target, env=env, pat=pat, timeout=timeout)
         if made:
             target.rename(bare)  # the bare repository appears only once it is complete

@@ -9,16 +9,10 @@ import socket
 from pathlib import Path
 
 from orchestrator.contracts.hosts import HostReport
+from orchestrator.settings.providers import PROVIDERS
 
-# The six external agent CLIs and the executable each installs.
-AGENT_CLIS = {
-    "claude-code": "claude",
-    "gemini-cli": "gemini",
-    "opencode": "opencode",
-    "kilo-cli": "kilo",
-    "codex": "codex",
-    "qwen-code": "qwen",
-}
+# The external agent CLIs (the built-in agent has none) and the executable each installs.
+AGENT_CLIS = {p.id: p.cli for p in PROVIDERS.values() if p.cli is not None}
 
 
 async def command_version(exe: str, timeout: float = 10.0) -> str | None:

@@ -13,6 +13,8 @@ from typing import Annotated
 from weakref import WeakValueDictionary
 
 from fastapi import APIRouter, HTTPException, Path
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from api.deps import DbSession, HostKey, State
 from api.problems import errors
@@ -23,6 +25,9 @@ from orchestrator.sessions.events import (
     SessionAccessError,
     SessionEventService,
 )
+from orchestrator.sessions.repository import SessionRepository
+from orchestrator.workspaces.repository import WorkspaceRepository
+from orchestrator.workspaces.variables import session_variables
 
 router = APIRouter(prefix="/internal/sessions", tags=["internal"])
 _locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
@@ -58,3 +63,52 @@ async def post_events(
                  "events": [e.model_dump() for e in new]}
             )  # fmt: skip
     return posted
+
+
+class SessionEnvironment(BaseModel):
+    variables: dict[str, str]
+    secret: list[str]
+
+
+SessionId = Annotated[str, Path(pattern=SESSION_ID)]
+
+
+@router.get(
+    "/{session_id}/environment",
+    response_model=SessionEnvironment,
+    responses=errors(401, 403, 404, 422),
+)
+async def environment(
+    session_id: SessionId, key: HostKey, state: State, session: DbSession
+) -> SessionEnvironment:
+    """The workspace variables for a session on the calling host (secret ones decrypted)."""
+    try:
+        row = await SessionEventService(session).on_host(key, session_id)
+    except SessionAccessError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    values, secret = await session_variables(
+        WorkspaceRepository(session), state.secrets, row.workspace_id
+    )
+    return SessionEnvironment(variables=values, secret=secret)
+
+
+@router.get(
+    "/{session_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **errors(401, 403, 404, 422)},
+)
+async def attachment(
+    session_id: SessionId,
+    attachment_id: Annotated[str, Path(pattern=SESSION_ID)],
+    key: HostKey,
+    session: DbSession,
+) -> Response:
+    """An attachment's bytes, for the host of its session."""
+    try:
+        await SessionEventService(session).on_host(key, session_id)
+    except SessionAccessError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    row = await SessionRepository(session).attachment(session_id, attachment_id)
+    if row is None:
+        raise HTTPException(404, "No such attachment.")
+    return Response(row.data, media_type="application/octet-stream")

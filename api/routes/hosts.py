@@ -13,12 +13,14 @@ from temporalio.client import Client, WorkflowHandle
 from api.auth import require
 from api.deps import DbSession, State
 from api.problems import errors
+from orchestrator.base import utcnow
 from orchestrator.contracts.hosts import ProbeInput
-from orchestrator.hosts.schemas import HostOut, ProbeStarted
+from orchestrator.hosts.schemas import HostOut, HostSettings, ProbeStarted
 from orchestrator.hosts.service import HostService, host_overview
 from orchestrator.queues import ORCHESTRATOR_QUEUE
 from orchestrator.runs import RunOut, recent_runs
 from orchestrator.temporal import workflow_ui_url
+from orchestrator.tickets.queue import wake
 from workflows.host_probe import HostProbeWorkflow
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,32 @@ def ui_linker(state: State) -> Callable[[str, str], str | None]:
 async def list_hosts(state: State, session: DbSession) -> list[HostOut]:
     """Every host with its session and deploy workers and its last probe."""
     return await host_overview(HostService(session, state.pepper), ui_linker(state))
+
+
+@router.patch(
+    "/hosts/{host_id}",
+    response_model=HostOut,
+    responses=errors(401, 403, 404, 422),
+    dependencies=[Depends(require("hosts.manage"))],
+)
+async def update_host(
+    host_id: str, body: HostSettings, state: State, session: DbSession
+) -> HostOut:
+    """Set a host's maximum concurrent sessions and tickets and the workspaces it may serve."""
+    svc = HostService(session, state.pepper)
+    host = await svc.repo.get_host(host_id)
+    if host is None:
+        raise HTTPException(404, f"No host named {host_id}.")
+    if body.max_concurrent_sessions is not None:
+        host.max_concurrent_sessions = body.max_concurrent_sessions
+    if body.max_concurrent_tickets is not None:
+        host.max_concurrent_tickets = body.max_concurrent_tickets
+    if body.workspace_allowlist is not None:
+        host.workspace_allowlist = sorted(set(body.workspace_allowlist))
+    await session.commit()
+    if state.temporal is not None:  # more room, or another allowlist: queued tickets may start
+        await wake(session, state.temporal, utcnow())
+    return next(h for h in await host_overview(svc, ui_linker(state)) if h.id == host_id)
 
 
 @router.post(

@@ -16,7 +16,6 @@ import logging
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import httpx
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,6 +28,7 @@ from api.routes.auth import auth_service, set_session_cookies
 from api.state import AppState
 from orchestrator.audit.repository import AuditRepository
 from orchestrator.auth.oidc import (
+    HTTP_ERRORS,
     OAuthClient,
     UnusableIdentity,
     build_client,
@@ -42,6 +42,7 @@ from orchestrator.config import ServerSettings
 from orchestrator.security.keys import b64e
 
 log = logging.getLogger(__name__)
+DISCOVERY_ERRORS: tuple[type[Exception], ...] = (*HTTP_ERRORS, ValueError)
 router = APIRouter(tags=["auth"])
 login_limit = RateLimiter(limit=20, window_seconds=60)
 TX_COOKIE = "oidc_tx"
@@ -123,7 +124,7 @@ async def login(
     next_ = _safe_next(next_)
     try:
         rv = await client.create_authorization_url(redirect_uri)
-    except (httpx.HTTPError, ValueError):
+    except DISCOVERY_ERRORS:
         log.warning("The identity provider's discovery document could not be fetched.")
         return _fail(request, "unreachable", next_=next_)
     url = rv.pop("url")
@@ -163,7 +164,7 @@ async def callback(provider: str, request: Request, state: State, session: DbSes
     except (JoseError, UnusableIdentity) as exc:
         log.warning("The identity provider's id_token was refused: %s.", exc)
         return _fail(request, "invalid", next_=next_)
-    except httpx.HTTPError:
+    except HTTP_ERRORS:
         return _fail(request, "unreachable", next_=next_)
     ip = client_ip(request)
     try:

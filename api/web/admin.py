@@ -1,4 +1,5 @@
-"""Dashboard pages for people and access: profile, users, the role matrix, the audit log.
+"""Dashboard pages for people, access and the instance: profile, users, the role matrix, the
+audit log, and settings (providers, prices, budgets).
 
 Pages are GETs authenticated by the access cookie; every change goes through the JSON API
 from the page's module (auth.js `api()`), so the API's permission checks are the only ones.
@@ -23,6 +24,8 @@ from orchestrator.auth.repository import AuthRepository
 from orchestrator.auth.roles import ADMIN_ROLE, RoleService, catalogue
 from orchestrator.auth.service import Principal
 from orchestrator.base import utcnow
+from orchestrator.pricing import DEFAULT_PRICES
+from orchestrator.settings.providers import PROVIDERS
 from orchestrator.users.schemas import ID_PATTERN
 from orchestrator.users.service import UserService
 from orchestrator.workspaces.repository import WorkspaceRepository
@@ -122,3 +125,28 @@ async def audit_log_page(
         "people": await UserService(session).list_all(),
     }  # fmt: skip
     return TEMPLATES.TemplateResponse(request, "audit.html", ctx)
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(
+    request: Request,
+    state: State,
+    session: DbSession,
+    user: Annotated[Principal, Depends(page_user("settings.view", "budgets.view"))],
+) -> HTMLResponse:
+    """Providers and prices (settings.*) and budgets (budgets.*) in tabs, each tab shown only
+    to those who may see it; settings.js reads and writes through the JSON API."""
+    spaces = WorkspaceRepository(session)
+    workspaces = []
+    if user.can("budgets.view"):
+        workspaces = await (spaces.list_all() if user.is_admin else spaces.list_for(user.user_id))
+    ctx = {
+        **_base(state, "settings", user),
+        "can": {p: user.can(p) for p in (
+            "settings.view", "settings.manage", "budgets.view", "budgets.manage"
+        )},
+        "catalog": {pid: list(info.models) for pid, info in PROVIDERS.items()},
+        "default_prices": sorted(DEFAULT_PRICES),
+        "workspaces": [{"id": w.id, "name": w.name} for w in workspaces],
+    }  # fmt: skip
+    return TEMPLATES.TemplateResponse(request, "settings.html", ctx)

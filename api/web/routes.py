@@ -55,17 +55,18 @@ class PageResponse(Exception):
         self.response = response
 
 
-def page_user(permission: str | None = None) -> Callable[..., Awaitable[Principal]]:
-    """A page's caller: strangers go to /signin, people lacking `permission` see the 403 page."""
+def page_user(*permissions: str) -> Callable[..., Awaitable[Principal]]:
+    """A page's caller: strangers go to /signin, people holding none of `permissions` see the
+    403 page (a page with tabs per permission opens for anyone who may see one of them)."""
 
     async def guard(request: Request, state: State, user: OptionalUser) -> Principal:
         if user is None:
             raise PageResponse(_to_signin(request))
-        if permission and not user.can(permission):
-            raise PageResponse(_forbidden(request, state, user, permission))
+        if permissions and not any(user.can(p) for p in permissions):
+            raise PageResponse(_forbidden(request, state, user, " or ".join(permissions)))
         return user
 
-    guard.permissions = (permission,) if permission else ()  # type: ignore[attr-defined]
+    guard.permissions = permissions  # type: ignore[attr-defined]
     guard.page = True  # type: ignore[attr-defined]
     return guard
 

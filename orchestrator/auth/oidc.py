@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 with warnings.catch_warnings():
     # authlib 1.9 warns at import that its httpx integration will become "httpx2"; it works
     # as is, and the warning would otherwise greet every `polygent` command on stderr.
@@ -19,6 +21,13 @@ with warnings.catch_warnings():
     from authlib.integrations.starlette_client import OAuth
 
 from orchestrator.auth.service import Identity
+
+try:  # authlib talks to the provider through httpx2 when it is installed (the mcp SDK brings it)
+    import httpx2
+
+    HTTP_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ImportError:  # pragma: no cover - depends on what else is installed
+    HTTP_ERRORS = (httpx.HTTPError,)
 from orchestrator.config import ServerSettings
 
 GOOGLE_METADATA = "https://accounts.google.com/.well-known/openid-configuration"

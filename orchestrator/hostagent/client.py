@@ -73,6 +73,30 @@ class HostApiClient:
             {"events": [e.model_dump(mode="json", exclude_none=True) for e in events]},
         )
 
+    async def _get(self, path: str) -> httpx.Response:
+        resp = await self._http.get(path)
+        if resp.status_code in (401, 403):
+            detail = resp.json().get("detail", resp.text) if resp.content else resp.reason_phrase
+            raise AgentRejected(f"The API at {self._http.base_url} refused this agent: {detail}")
+        resp.raise_for_status()
+        return resp
+
+    async def session_environment(self, session_id: str) -> dict[str, str]:
+        """The workspace's variables for a session on this host; secret values are redacted."""
+        resp = await self._get(f"/internal/sessions/{quote(session_id, safe='')}/environment")
+        body = resp.json()
+        values: dict[str, str] = body["variables"]
+        for name in body.get("secret", []):
+            REDACTOR.add(values.get(name))
+        return values
+
+    async def attachment(self, session_id: str, attachment_id: str) -> bytes:
+        resp = await self._get(
+            f"/internal/sessions/{quote(session_id, safe='')}/attachments/"
+            f"{quote(attachment_id, safe='')}"
+        )
+        return resp.content
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -76,7 +76,8 @@ async def run_host_agent(
             task_queue=reg.task_queue,
             activities=list(make_activities()),
             max_concurrent_activities=settings.max_concurrent_activities,
-            max_heartbeat_throttle_interval=timedelta(seconds=2),
+            # A cancel reaches an activity with the answer to its next heartbeat: at most ~1 s.
+            max_heartbeat_throttle_interval=timedelta(seconds=1),
             graceful_shutdown_timeout=timedelta(seconds=10),
             identity=f"{kind}-agent@{reg.host_id}",
         )

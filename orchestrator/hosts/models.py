@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.base import Base, IdMixin, TimestampMixin, utcnow
@@ -20,6 +20,10 @@ class Host(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(64))
     ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
     max_concurrent_sessions: Mapped[int] = mapped_column(default=4)
+    # Tickets between Implementation and Pull Request placed on this host at once.
+    max_concurrent_tickets: Mapped[int] = mapped_column(default=2)
+    # Workspace ids this host may serve; empty means every workspace.
+    workspace_allowlist: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class HostWorker(Base):

@@ -51,6 +51,19 @@ class HostRepository:
         assert worker is not None
         return worker
 
+    async def host_of_key(self, key_id: str, kind: str) -> str | None:
+        """The host whose `kind` worker registered with this key, if any."""
+        found = await self.session.scalar(
+            select(HostWorker.host_id).where(
+                HostWorker.api_key_id == key_id, HostWorker.kind == kind
+            ).limit(1)
+        )  # fmt: skip
+        return str(found) if found is not None else None
+
+    async def lock_host(self, host_id: str) -> Host | None:
+        """The host row, locked until commit (PostgreSQL; SQLite serialises writers anyway)."""
+        return await self.session.scalar(select(Host).where(Host.id == host_id).with_for_update())
+
     async def list_hosts(self) -> list[Host]:
         return list(await self.session.scalars(select(Host).order_by(Host.id)))
 

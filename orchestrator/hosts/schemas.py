@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -64,6 +64,9 @@ class HostOut(BaseModel):
     name: str
     ip_address: str | None
     online: bool
+    max_concurrent_sessions: int = 4
+    max_concurrent_tickets: int = 2
+    workspace_allowlist: list[str] = Field(default_factory=list)
     workers: list[WorkerOut]
     last_probe: ProbeOut | None
 
@@ -77,3 +80,13 @@ class ProbeStarted(BaseModel):
 class MintedKey(BaseModel):
     id: str
     key: str
+
+
+class HostSettings(RequestModel):
+    """What an administrator sets on a session host (empty allowlist: every workspace)."""
+
+    max_concurrent_sessions: int | None = Field(default=None, ge=1, le=1000)
+    max_concurrent_tickets: int | None = Field(default=None, ge=0, le=1000)
+    workspace_allowlist: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] | None = (
+        Field(default=None, max_length=1000)
+    )

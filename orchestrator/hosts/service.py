@@ -241,6 +241,9 @@ async def host_overview(
                 name=h.name,
                 ip_address=h.ip_address,
                 online=any(w.online for w in mine),
+                max_concurrent_sessions=h.max_concurrent_sessions,
+                max_concurrent_tickets=h.max_concurrent_tickets,
+                workspace_allowlist=list(h.workspace_allowlist or []),
                 workers=[
                     WorkerOut(
                         kind=w.kind,

@@ -9,7 +9,7 @@ inserted under a lock on its row, so ids follow commit order and "after cursor" 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -17,12 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.auth.service import Principal
 from orchestrator.base import utcnow
-from orchestrator.contracts.agent import AgentEvent
+from orchestrator.contracts.agent import AgentEvent, Usage
 from orchestrator.hosts.models import HostApiKey
 from orchestrator.hosts.repository import HostRepository
+from orchestrator.pricing import ModelPrice, cost_of
 from orchestrator.schemas import RequestModel
 from orchestrator.sessions.models import Session, SessionEvent
 from orchestrator.sessions.repository import SessionRepository
+from orchestrator.settings.budget_guard import BudgetGuard
+from orchestrator.settings.providers import PROVIDERS
+from orchestrator.settings.service import SettingsService
+from orchestrator.tickets.budget import ticket_limit
 from orchestrator.workspaces.repository import WorkspaceRepository
 
 MAX_BATCH = 500
@@ -41,6 +46,8 @@ class EventBatch(RequestModel):
         for e in events:
             if not all(0 <= n <= MAX_INT for n in (e.turn, e.attempt, e.seq)):
                 raise ValueError(f"turn, attempt and seq must be between 0 and {MAX_INT}")
+            if e.attempt < 1:
+                raise ValueError("attempt must be at least 1 (attempt 0 is the workflow's own)")
         return events
 
 
@@ -48,6 +55,11 @@ class EventsPosted(BaseModel):
     stored: int
     duplicates: int
     last_cursor: int
+    budget_stop: str | None = Field(
+        default=None,
+        description="Set when the usage in this batch left a blocking budget spent: the agent "
+        "stops a budget-gated turn at once.",
+    )
 
 
 class StoredEvent(BaseModel):
@@ -62,23 +74,6 @@ class StoredEvent(BaseModel):
 class EventPage(BaseModel):
     events: list[StoredEvent]
     next_cursor: int = Field(description="Pass as `after` to read on; unchanged when empty.")
-
-
-class SessionOut(BaseModel):
-    id: str
-    workspace_id: str
-    title: str
-    mode: str
-    status: str
-    provider: str
-    model: str | None
-    host_id: str | None
-    base_branch: str | None
-    branch: str | None
-    created_by: str | None
-    workflow_id: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class SessionAccessError(Exception):
@@ -112,22 +107,10 @@ class SessionEventService:
         self, key: HostApiKey, session_id: str, events: list[AgentEvent]
     ) -> tuple[EventsPosted, list[StoredEvent]]:
         """Store the events not stored yet; returns the counts and the newly stored rows."""
-        if key.host_type != "session":
-            raise SessionAccessError(403, "Only session hosts may post session events.")
         for e in events:
             if len(e.model_dump_json().encode()) > MAX_EVENT_BYTES:
                 raise SessionAccessError(413, f"An event is larger than {MAX_EVENT_BYTES} bytes.")
-        workers = await self.hosts.list_workers()
-        host = next(
-            (w.host_id for w in workers if w.api_key_id == key.id and w.kind == "session"), None
-        )
-        if host is None:
-            raise SessionAccessError(403, "Register this host before posting session events.")
-        row = await self.repo.lock(session_id)
-        if row is None:
-            raise SessionAccessError(404, "No such session.")
-        if row.host_id != host:
-            raise SessionAccessError(403, "This session runs on another host.")
+        row = await self.on_host(key, session_id, lock=True)
         now = utcnow()
         ordered = sorted(events, key=lambda e: (e.turn, e.attempt, e.seq))
         values = [
@@ -136,6 +119,13 @@ class SessionEventService:
             for e in ordered
         ]  # fmt: skip
         ids = await self.repo.insert_events(values)
+        stored = [e for e in ordered if (e.turn, e.attempt, e.seq) in ids]
+        await self.record_message_costs(row, stored)
+        budget_stop = None
+        if any(e.kind == "usage" for e in stored):
+            budget_stop = await BudgetGuard(self.repo.session).on_usage(
+                row.workspace_id, await ticket_limit(self.repo.session, row)
+            )
         new = [
             StoredEvent(cursor=ids[k], turn=v["turn"], attempt=v["attempt"], seq=v["seq"],
                         kind=v["kind"], data=v["data"])
@@ -147,16 +137,67 @@ class SessionEventService:
         posted = EventsPosted(
             stored=len(new),
             duplicates=len(events) - len(new),
-            last_cursor=await self.repo.last_cursor(session_id),
+            last_cursor=new[-1].cursor if new else await self.repo.last_cursor(session_id),
+            budget_stop=budget_stop,
         )
         return posted, new
+
+    async def on_host(self, key: HostApiKey, session_id: str, lock: bool = False) -> Session:
+        """The session, if it runs on the host this session key belongs to (else 403/404)."""
+        if key.host_type != "session":
+            raise SessionAccessError(403, "Only session hosts may act for sessions.")
+        host = await self.hosts.host_of_key(key.id, "session")
+        if host is None:
+            raise SessionAccessError(403, "Register this host before acting for sessions.")
+        row = await (self.repo.lock(session_id) if lock else self.repo.get(session_id))
+        if row is None:
+            raise SessionAccessError(404, "No such session.")
+        if row.host_id != host:
+            raise SessionAccessError(403, "This session runs on another host.")
+        return row
+
+    async def record_message_costs(self, row: Session, events: list[AgentEvent]) -> None:
+        """One cost-audit row per model message, replaced by later snapshots of its usage.
+        USD the provider reports wins; otherwise the price table's (for providers that report
+        USD only per turn, an estimate until the turn row brings the exact figure)."""
+        prices: Mapping[str, ModelPrice] | None = None
+        for e in events:
+            usage, mid = e.usage, e.message_id
+            if e.kind != "usage" or usage is None or not mid:
+                continue
+            cost = e.cost_usd
+            if cost is None:
+                if prices is None:
+                    prices = await SettingsService(self.repo.session).prices()
+                cost = price_usage(row, usage, None, prices)
+            await self.repo.put_message_cost(
+                session_id=row.id, workspace_id=row.workspace_id, turn=e.turn,
+                message_id=mid[:200], kind="message", provider=row.provider, model=row.model,
+                input_tokens=usage.input, output_tokens=usage.output,
+                cache_read_tokens=usage.cache_read, cache_write_tokens=usage.cache_write,
+                cost_usd=cost, created_at=utcnow(),
+            )  # fmt: skip
+
+    async def editable(self, principal: Principal, session_id: str) -> Session:
+        """The session, if the caller may act on it: own with sessions.edit, or manage_all."""
+        row = await self.viewable(principal, session_id)
+        own = row.created_by is not None and row.created_by == principal.user_id
+        if principal.can("sessions.manage_all") or (own and principal.can("sessions.edit")):
+            return row
+        raise SessionAccessError(
+            403, "You need sessions.edit (for your own sessions) or sessions.manage_all."
+        )
 
     async def viewable(self, principal: Principal, session_id: str) -> Session:
         """The session, if the caller sees its workspace (else 404) and may view it (else 403)."""
         row = await self.repo.get(session_id)
-        if row is None or not (
-            principal.is_admin
-            or await self.workspaces.is_member(row.workspace_id, principal.user_id)
+        if (
+            row is None
+            or row.disposed_at is not None
+            or not (
+                principal.is_admin
+                or await self.workspaces.is_member(row.workspace_id, principal.user_id)
+            )
         ):
             raise SessionAccessError(404, "No such session.")
         own = row.created_by is not None and row.created_by == principal.user_id
@@ -171,3 +212,18 @@ class SessionEventService:
         return EventPage(
             events=[stored_event(r) for r in rows], next_cursor=rows[-1].id if rows else after
         )
+
+
+def price_usage(
+    row: Session, usage: Usage, model: str | None, prices: Mapping[str, ModelPrice]
+) -> float | None:
+    """USD of `usage` by the model the CLI named, else the session's, else the provider's."""
+    info = PROVIDERS.get(row.provider)
+    name = model or row.model or (info.price_model if info else None)
+    return cost_of(name, usage, prices)
+
+
+async def priced(
+    session: AsyncSession, row: Session, usage: Usage, model: str | None
+) -> float | None:
+    return price_usage(row, usage, model, await SettingsService(session).prices())

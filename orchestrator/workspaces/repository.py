@@ -68,6 +68,13 @@ class WorkspaceRepository:
             )
         )
 
+    async def ids_of_member(self, user_id: str) -> list[str]:
+        """The workspaces a person belongs to."""
+        rows = await self.session.scalars(
+            select(WorkspaceMember.workspace_id).where(WorkspaceMember.user_id == user_id)
+        )
+        return list(rows)
+
     async def members(self, workspace_id: str) -> list[User]:
         rows = await self.session.scalars(
             select(User)

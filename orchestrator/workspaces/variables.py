@@ -10,9 +10,11 @@ from typing import Literal
 
 from orchestrator.base import new_id, utcnow
 from orchestrator.logs import REDACTOR
+from orchestrator.security.crypto import SecretBox
 from orchestrator.workspaces import envfile
 from orchestrator.workspaces.errors import Conflict, NotFound
 from orchestrator.workspaces.models import Workspace, WorkspaceVariable
+from orchestrator.workspaces.repository import WorkspaceRepository
 from orchestrator.workspaces.schemas import ImportResult, VariableImport, VariableOut
 from orchestrator.workspaces.sealed import variable_aad
 from orchestrator.workspaces.service import WorkspaceService
@@ -104,3 +106,20 @@ class VariableService:
     async def export(self, ws: Workspace, fmt: Literal["env", "json"]) -> str:
         pairs = [(v.name, None if v.secret else v.value) for v in await self.repo.variables(ws.id)]
         return envfile.render_env(pairs) if fmt == "env" else envfile.render_json(pairs)
+
+
+async def session_variables(
+    repo: WorkspaceRepository, box: SecretBox, workspace_id: str
+) -> tuple[dict[str, str], list[str]]:
+    """Every variable of the workspace as a session's environment, secret values decrypted,
+    and the names of the secret ones (the host redacts those values from everything it logs)."""
+    values: dict[str, str] = {}
+    secret: list[str] = []
+    for var in await repo.variables(workspace_id):
+        if var.secret:
+            values[var.name] = box.decrypt(var.value, variable_aad(var))
+            REDACTOR.add(values[var.name])
+            secret.append(var.name)
+        else:
+            values[var.name] = var.value
+    return values, secret

@@ -46,6 +46,8 @@ class Step:
     tool: str | None = None
     tool_input: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
+    # Held until the test sets it: the request has arrived and waits for the test's move.
+    gate: threading.Event | None = None
 
 
 def write_file(path: str, content: str, text: str = "I'll write the file.", **kw: Any) -> Step:
@@ -94,7 +96,7 @@ class Recorded:
 
     @property
     def is_main(self) -> bool:
-        return bool({"Write", "Bash"} & set(self.tool_names))
+        return bool({"Write", "Bash", "write", "bash"} & set(self.tool_names))  # + OpenCode/Kilo
 
 
 def _count_tool_results(body: dict[str, Any]) -> int:
@@ -180,14 +182,16 @@ class FakeAnthropic:
             index = results - self.baseline
             return self.steps[index] if 0 <= index < len(self.steps) else finish()
 
-    def blocks(self, rec: Recorded) -> tuple[list[dict[str, Any]], str, float]:
-        """The content blocks, stop reason and delay for this request."""
+    def blocks(
+        self, rec: Recorded
+    ) -> tuple[list[dict[str, Any]], str, float, threading.Event | None]:
+        """The content blocks, stop reason, delay and gate for this request."""
         output = (rec.body.get("output_config") or {}).get("format") or {}
         if isinstance(output, dict) and output.get("schema"):
             text = json.dumps(_schema_value(output["schema"]))
-            return [{"type": "text", "text": text}], "end_turn", 0.0
+            return [{"type": "text", "text": text}], "end_turn", 0.0, None
         if not rec.is_main:
-            return [{"type": "text", "text": "Fake summary"}], "end_turn", 0.0
+            return [{"type": "text", "text": "Fake summary"}], "end_turn", 0.0, None
         step = self.choose(rec.body)
         blocks: list[dict[str, Any]] = []
         if step.thinking:
@@ -204,7 +208,7 @@ class FakeAnthropic:
                     "input": step.tool_input,
                 }
             )
-        return blocks, "tool_use" if step.tool else "end_turn", step.delay
+        return blocks, "tool_use" if step.tool else "end_turn", step.delay, step.gate
 
 
 def _sse_events(
@@ -293,9 +297,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.startswith("/v1/messages"):
             self._send_json(404, _error(404, f"no route {self.path}"), {})
             return
-        blocks, stop, delay = fake.blocks(rec)
+        blocks, stop, delay, gate = fake.blocks(rec)
         if delay and fake.closing.wait(delay):
             return
+        while gate is not None and not gate.wait(0.05):
+            if fake.closing.is_set():
+                return
         message_id = fake.next_id("msg")
         model = str(body.get("model") or "fake-model")
         if not body.get("stream"):

@@ -104,7 +104,7 @@ async def running_stack(
     state = AppState(settings=s, db=db, master=TEST_MASTER, temporal=client)
     async with served(create_app(state)) as url:
         state.settings = s.model_copy(update={"public_url": url})
-        worker = build_orchestrator_worker(client, db, TEST_MASTER)
+        worker = build_orchestrator_worker(client, db, TEST_MASTER, state.bus)
         headers = (
             {"Authorization": f"Bearer {await sign_in(state, 'admin', first=True)}"}
             if admin

@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import stat
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,39 +21,15 @@ import pytest
 from activities.agent.providers import ADAPTERS, ProviderCheckError
 from activities.agent.runner import run_cli
 from orchestrator.contracts.agent import AgentEvent, McpConfig, TurnRequest, TurnResult
-from tests.clis import cli_path, require_cli
+from tests.clis import require_cli
 from tests.fakes.anthropic import FakeAnthropic, finish, run_command, serve_anthropic, write_file
 from tests.helpers import free_port, wait_for
+from tests.integration.cli_kit import RefusingProxy, drive, kinds, proxied_env
 
 pytestmark = [pytest.mark.sessions, pytest.mark.slow]
 
 API_KEY = "sk-ant-fake-0123456789abcdef"
 ADAPTER = ADAPTERS["claude-code"]
-
-
-class RefusingProxy:
-    """Records the first line of every connection (CONNECT host:port) and closes it."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.seen: list[str] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.seen.append(conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
-                except OSError:
-                    self.seen.append("?")
 
 
 @pytest.fixture
@@ -66,60 +39,14 @@ def fake() -> Iterator[FakeAnthropic]:
         yield server
 
 
-@pytest.fixture
-def proxy() -> Iterator[RefusingProxy]:
-    p = RefusingProxy()
-    yield p
-    p.sock.close()
-
-
-@pytest.fixture
-def worktree(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
-    return path
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
 def base_env(fake: FakeAnthropic, proxy: RefusingProxy) -> dict[str, str]:
-    dead = f"http://127.0.0.1:{proxy.port}"
-    return {
-        "PATH": cli_path(),
-        "ANTHROPIC_BASE_URL": fake.base_url,
-        "ANTHROPIC_API_KEY": API_KEY,
-        "HTTPS_PROXY": dead,
-        "HTTP_PROXY": dead,
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
+    return proxied_env(proxy, ANTHROPIC_BASE_URL=fake.base_url, ANTHROPIC_API_KEY=API_KEY)
 
 
 async def run_turn(
     env: dict[str, str], worktree: Path, home: Path, **fields: Any
 ) -> tuple[TurnResult, list[AgentEvent]]:
-    request = TurnRequest(provider="claude-code", worktree=str(worktree), home=str(home), **fields)
-    ADAPTER.check(request, env)
-    launch = ADAPTER.prepare(request, home, env)
-    events: list[AgentEvent] = []
-
-    async def collect(batch: list[AgentEvent]) -> None:
-        events.extend(batch)
-
-    parser = ADAPTER.parser()
-    outcome = await run_cli(
-        launch, worktree, parser.parse, collect, turn=request.turn, attempt=request.attempt
-    )
-    return ADAPTER.finish(outcome.exit_code, outcome.events, outcome.stderr_tail), events
-
-
-def kinds(events: list[AgentEvent]) -> list[str]:
-    return [e.kind for e in events]
+    return await drive(ADAPTER, env, worktree, home, secrets=[API_KEY], **fields)
 
 
 async def test_scripted_turn_writes_runs_and_finishes(

@@ -68,7 +68,7 @@ async def _agent(stack: Stack) -> tuple[str, str]:
     return host, key
 
 
-def _events(turn: int, seqs: range, attempt: int = 0) -> list[AgentEvent]:
+def _events(turn: int, seqs: range, attempt: int = 1) -> list[AgentEvent]:
     return [
         AgentEvent(kind="text", turn=turn, attempt=attempt, seq=n, text=f"t{turn} #{n}")
         for n in seqs
@@ -96,13 +96,16 @@ async def test_posts_are_idempotent_authorised_and_read_by_cursor(
             assert first["stored"] == 10 and first["duplicates"] == 0
             # A retried batch overlapping the first: only the new events are stored and published.
             again = await api.post_events(sid, _events(1, range(8, 12)))
-            assert again == {"stored": 2, "duplicates": 2, "last_cursor": again["last_cursor"]}
+            assert again == {
+                "stored": 2, "duplicates": 2, "last_cursor": again["last_cursor"],
+                "budget_stop": None,  # no usage, no budget: nothing to stop
+            }  # fmt: skip
             assert again["last_cursor"] > first["last_cursor"]
             replay = await api.post_events(sid, _events(1, range(12)))
             assert replay["stored"] == 0 and replay["duplicates"] == 12
             assert replay["last_cursor"] == again["last_cursor"]
             # The same seq in a later attempt is another event (a retried turn keeps both).
-            retry = await api.post_events(sid, _events(1, range(2), attempt=1))
+            retry = await api.post_events(sid, _events(1, range(2), attempt=2))
             assert retry["stored"] == 2
             news = [published.get_nowait() for _ in range(published.qsize())]
         batches = [e for e in news if e is not None and e["type"] == "session.events"]
@@ -119,7 +122,7 @@ async def test_posts_are_idempotent_authorised_and_read_by_cursor(
         deploy = _bearer(await stack.mint("deploy"))
         async with raw:
             url = f"/internal/sessions/{sid}/events"
-            one = {"events": [{"kind": "text", "turn": 2, "seq": 0, "text": "x"}]}
+            one = {"events": [{"kind": "text", "turn": 2, "attempt": 1, "seq": 0, "text": "x"}]}
             assert (await raw.post(url, json=one, headers=deploy)).status_code == 403
             assert (await raw.post(url, json=one, headers=_bearer("pgk_nope"))).status_code == 401
             missing = await raw.post("/internal/sessions/nosuch/events", json=one)
@@ -136,10 +139,10 @@ async def test_posts_are_idempotent_authorised_and_read_by_cursor(
             for body in bodies:
                 r = await raw.post(url, json=body)
                 assert r.status_code == 422, (str(body)[:200], r.text)
-            huge = {"events": [{"kind": "text", "seq": 99, "text": "x" * 300_000}]}
+            huge = {"events": [{"kind": "text", "attempt": 1, "seq": 99, "text": "x" * 300_000}]}
             assert (await raw.post(url, json=huge)).status_code == 413
             # NaN/inf from a JSON body are stored as null on both databases.
-            nan = b'{"events": [{"kind": "usage", "turn": 3, "cost_usd": Infinity}]}'
+            nan = b'{"events": [{"kind": "usage", "turn": 3, "attempt": 1, "cost_usd": Infinity}]}'
             r = await raw.post(url, content=nan, headers={"Content-Type": "application/json"})
             assert r.status_code == 200 and r.json()["stored"] == 1, r.text
 
@@ -156,7 +159,7 @@ async def test_posts_are_idempotent_authorised_and_read_by_cursor(
             )
         ).json()
         got = [(e["turn"], e["attempt"], e["seq"]) for e in page["events"] + rest["events"]]
-        assert got == [(1, 0, n) for n in range(12)] + [(1, 1, 0), (1, 1, 1), (3, 0, 0)]
+        assert got == [(1, 1, n) for n in range(12)] + [(1, 2, 0), (1, 2, 1), (3, 1, 0)]
         assert rest["events"][-1]["data"] == {"is_error": False, "cost_usd": None}
         cursors = [e["cursor"] for e in page["events"] + rest["events"]]
         assert cursors == sorted(set(cursors)) and cursors[-1] == rest["next_cursor"]

@@ -325,3 +325,24 @@ async def test_cancel_kills_a_hanging_fetch(tmp_path: Path) -> None:
     finally:
         silent.close()
     assert not list((tmp_path / "storage" / "workspaces" / "ws1").glob("repo.git"))
+
+
+async def test_an_agent_cannot_redirect_the_token_through_the_shared_repo(
+    bench: Bench, tmp_path: Path
+) -> None:
+    """A session's agent can write the bare repo's config and hooks from its worktree; the
+    next fetch with the token drops redirecting keys and runs no hook."""
+    first = await bench.env.run(bench.acts.prepare, bench.inp("s1"))
+    wt = Path(first.path)
+    trap = tmp_path / "hook-ran"
+    git(wt, "config", "url.http://127.0.0.1:9/evil.git.insteadOf", bench.url)
+    git(wt, "config", "http.proxy", "http://127.0.0.1:9")
+    bare = bench.storage / "workspaces" / "ws1" / "repo.git"
+    hook = bare / "hooks" / "reference-transaction"
+    hook.write_text(f"#!/bin/sh\nenv > {trap}\n")
+    hook.chmod(0o755)
+    second = await bench.env.run(bench.acts.prepare, bench.inp("s2"))
+    assert second.head_sha == first.head_sha
+    config = (bare / "config").read_text()
+    assert "insteadof" not in config.lower() and "proxy" not in config
+    assert not trap.exists(), "a repository hook ran during the fetch"

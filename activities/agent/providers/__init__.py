@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from activities.agent.polygent_code.adapter import PolygentCodeAdapter
+
 from .base import Launch, ProviderAdapter, ProviderCheckError, StreamParser
 from .claude_code import ClaudeCodeAdapter
+from .codex import CodexAdapter
+from .gemini_cli import GeminiCliAdapter
+from .kilo_cli import KiloCliAdapter
+from .opencode import OpenCodeAdapter
+from .qwen_code import QwenCodeAdapter
 
 ADAPTERS: dict[str, ProviderAdapter] = {
     "claude-code": ClaudeCodeAdapter(),
+    "codex": CodexAdapter(),
+    "polygent-code": PolygentCodeAdapter(),
+    "gemini-cli": GeminiCliAdapter(),
+    "qwen-code": QwenCodeAdapter(),
+    "opencode": OpenCodeAdapter(),
+    "kilo-cli": KiloCliAdapter(),
 }
 
 

@@ -1,0 +1,1 @@
+"""Session hooks: scripts run on a session's host at its lifecycle events."""

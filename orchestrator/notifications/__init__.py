@@ -1,0 +1,1 @@
+"""Notifications: persisted per person, targeted at the people responsible."""

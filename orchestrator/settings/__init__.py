@@ -1,0 +1,1 @@
+"""Instance-wide settings: providers, model prices and budgets."""

@@ -1,0 +1,184 @@
+"""The steps of TicketWorkflow that need no handler of their own: asking the queue for a
+host, the merge or pull request, and writing stage changes. A base class, so the workflow
+module stays readable; deterministic like the workflow itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Literal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from orchestrator.contracts.tickets import (
+        QUEUE_RETRY_SECONDS,
+        SYSTEM,
+        Actor,
+        AdmitInput,
+        AdmitResult,
+        PullRequestInput,
+        PullRequestResult,
+        ReleaseInput,
+        Stage,
+        TicketState,
+        TransitionInput,
+        TransitionResult,
+    )
+    from orchestrator.queues import SA_HOST, SA_STAGE
+    from workflows.ticket_git import (
+        OFFLINE_WAIT_SECONDS,
+        GitRefused,
+        HostOffline,
+        control,
+        publish,
+    )
+
+
+class TicketSteps:
+    """State lives in `state`; `next_actor`/`next_note` carry a decision to the stage change
+    it causes; `woken` is set by the `wake` signal."""
+
+    state: TicketState
+    woken: bool
+    verdict: Literal["approve", "reject"] | None
+    next_actor: Actor | None
+    next_note: str
+
+    # -- queue ---------------------------------------------------------------------------------
+
+    async def _admitted(self) -> bool:
+        """Ask for a host until one is given (True), or the ticket is canceled or gone."""
+        s = self.state
+        while True:
+            if s.cancel is not None:
+                await self._end("canceled", s.cancel)
+                return False
+            self.woken = False
+            now = workflow.now()
+            r: AdmitResult = await control(
+                "tickets.admit", AdmitInput(ticket_id=s.ticket_id, seq=s.seq + 1, now=now),
+                AdmitResult,
+            )  # fmt: skip
+            if r.gone:
+                return False
+            if r.admitted and r.host_id:
+                s.seq, s.stage, s.host_id, s.iteration = s.seq + 1, "implementation", r.host_id, 1
+                s.flow = r.flow  # the flow is read as the ticket starts
+                workflow.upsert_search_attributes(
+                    [SA_STAGE.value_set(s.stage), SA_HOST.value_set(r.host_id)]
+                )
+                return True
+            # Spread out, so tickets queued together do not all ask at the same moment.
+            wait = QUEUE_RETRY_SECONDS * (1 + workflow.random().random() / 2)
+            if r.eligible_at is not None:
+                s.eligible_at = r.eligible_at
+                wait = max(1.0, (r.eligible_at - workflow.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.woken or s.cancel is not None, timeout=timedelta(seconds=wait)
+                )
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(s)
+
+    # -- merge ---------------------------------------------------------------------------------
+
+    async def _publish(self) -> bool:
+        """Commit the work, then merge it into the starter branch (Direct Merge) or push the
+        branch and open the pull request; False when the ticket ended instead."""
+        s = self.state
+        assert s.flow is not None and s.host_id is not None and s.session_id is not None
+        s.decision = None  # the decision is taken: its update may answer now
+        direct = s.flow.merge_mode == "direct"
+        activity = "session.git_merge" if direct else "session.git_push"
+        while True:
+            try:
+                message = f"{s.key}: iteration {s.iteration}"
+                result = await publish(s.ticket_id, s.host_id, activity, message)
+                break
+            except HostOffline:
+                await workflow.sleep(OFFLINE_WAIT_SECONDS)
+            except GitRefused as exc:
+                await self._end("failed", failure=f"Git refused: {exc}")
+                return False
+            if s.cancel is not None:
+                await self._end("canceled", s.cancel)
+                return False
+        if result.files:
+            files = ", ".join(result.files[:20])
+            await self._end("merge_conflicts", failure=f"{result.message} Conflicts: {files}.")
+            return False
+        if not result.ok:
+            await self._end("failed", failure=result.message)
+            return False
+        s.published = True
+        self.next_note = (self.next_note + " " + result.message).strip()
+        if not direct:
+            pr: PullRequestResult = await control(
+                "tickets.open_pull_request", PullRequestInput(ticket_id=s.ticket_id),
+                PullRequestResult,
+            )  # fmt: skip
+            if pr.url:
+                self.next_note += f" Pull request: {pr.url}."
+        if s.cancel is not None:
+            await self._end("canceled", s.cancel)
+            return False
+        return True
+
+    async def _merge(self) -> None:
+        s = self.state
+        assert s.flow is not None
+        if not s.published and not await self._publish():
+            return
+        if s.flow.merge_mode == "direct":
+            return await self._end("completed")
+        await self._move("pull_request")
+        await workflow.wait_condition(lambda: s.pr is not None or s.cancel is not None)
+        if s.cancel is not None:
+            return await self._end("canceled", s.cancel)
+        if s.pr == "merged":
+            return await self._end("completed", s.pr_actor, "The pull request was merged.")
+        await self._end("failed", s.pr_actor, failure="The pull request was closed unmerged.")
+
+    # -- stage changes -------------------------------------------------------------------------
+
+    async def _move(
+        self, to: Stage, actor: Actor | None = None, note: str = "",
+        attachment_ids: list[str] | None = None, failure: str | None = None,
+    ) -> None:  # fmt: skip
+        """Write the stage change (once, by number); the actor defaults to whoever decided."""
+        s = self.state
+        if actor is None:
+            actor, note = self.next_actor or SYSTEM, note or self.next_note
+        self.next_actor, self.next_note = None, ""
+        s.seq += 1
+        r: TransitionResult = await control(
+            "tickets.transition",
+            TransitionInput(
+                ticket_id=s.ticket_id, seq=s.seq, to_stage=to,
+                actor=Actor(**actor.model_dump(include={"actor_type", "actor_id", "actor_name"})),
+                note=note, attachment_ids=attachment_ids or [], iteration=s.iteration,
+                qa_round=s.qa_round, now=workflow.now(), failure=failure,
+            ),
+            TransitionResult,
+        )  # fmt: skip
+        s.stage, s.decision, self.verdict = to, None, None
+        s.eligible_at = r.eligible_at or s.eligible_at
+        workflow.upsert_search_attributes([SA_STAGE.value_set(to)])
+
+    async def _end(
+        self, stage: Stage, actor: Actor | None = None, note: str = "",
+        failure: str | None = None,
+    ) -> None:  # fmt: skip
+        """The final stage; then the session ends (completed, or canceled) and the host's
+        room goes to the next queued ticket."""
+        s = self.state
+        await self._move(stage, actor, note or (failure or ""), failure=failure)
+        if s.session_id is not None or s.host_id is not None:
+            release = ReleaseInput(
+                session_id=s.session_id, complete=stage in ("completed", "merge_conflicts"),
+                now=workflow.now() if s.host_id is not None else None,
+            )  # fmt: skip
+            await control("tickets.release", release, None)
