@@ -34,7 +34,10 @@ from api.routes import (
     sessions,
     settings,
     ticket_actions,
+    ticket_candidates,
+    ticket_queue,
     ticket_settings,
+    ticket_sync,
     tickets,
     users,
     workspace_tasks,
@@ -45,6 +48,7 @@ from api.state import AppState
 from api.web import admin as web_admin
 from api.web import routes as web
 from api.web import sessions as web_sessions
+from api.web import tickets as web_tickets
 from api.web import workspaces as web_workspaces
 from api.web.routes import PageResponse
 
@@ -108,11 +112,15 @@ def create_app(state: AppState) -> FastAPI:
         sessions.router,
         settings.router,
         notifications.router,
+        ticket_queue.router,  # before tickets: /api/tickets/queue is not a ticket id
         tickets.router,
         ticket_actions.router,
+        ticket_candidates.router,
         ticket_settings.router,
+        ticket_sync.router,
         web_workspaces.router,
         web_sessions.router,
+        web_tickets.router,
         ws.router,
         web.router,
         web_admin.router,

@@ -30,6 +30,7 @@ from orchestrator.sessions.events import (
     SessionAccessError,
     SessionEventService,
 )
+from orchestrator.workspaces.repository import WorkspaceRepository
 
 router = APIRouter()
 PAGE = 500
@@ -58,7 +59,12 @@ class Viewer:
         await self.ws.send_text(json.dumps(message, default=str))
 
     async def on_bus(self, event: dict[str, Any]) -> None:
-        if not str(event.get("type", "")).startswith("session."):
+        kind = str(event.get("type", ""))
+        if kind.startswith("ticket."):
+            if await self.may_see_tickets_of(event.get("workspace_id")):
+                await self.send(event)
+            return
+        if not kind.startswith("session."):
             await self.send(event)
             return
         sid = event.get("session_id")
@@ -71,6 +77,15 @@ class Viewer:
             self.sent[sid] = max(e["cursor"] for e in fresh)
             event = {**event, "events": fresh}
         await self.send(event)
+
+    async def may_see_tickets_of(self, workspace_id: object) -> bool:
+        """Ticket news goes to those who may view tickets in that workspace (admins: all)."""
+        if not self.principal.can("tickets.view") or not isinstance(workspace_id, str):
+            return False
+        if self.principal.is_admin:
+            return True
+        async with self.state.db.session() as s:
+            return await WorkspaceRepository(s).is_member(workspace_id, self.principal.user_id)
 
     async def on_message(self, text: str) -> None:
         try:

@@ -67,6 +67,10 @@ class ServerSettings(CommonSettings):
     turn_heartbeat_timeout_seconds: float = Field(default=60.0, ge=2, le=3600)
     # Turns a SessionWorkflow run takes before it continues as new (keeps histories small).
     session_turns_per_run: int = Field(default=100, ge=1, le=10_000)
+    # Pull requests of tickets: the providers' API roots (tests point them at fakes) and how
+    # often an open pull request is asked whether it was merged, closed or has conflicts.
+    github_api_url: str = Field(default="https://api.github.com", pattern=r"^https?://\S+$")
+    ticket_pr_poll_seconds: float = Field(default=60.0, ge=0.5, le=86_400)
     # Sign-in: exactly one identity provider, or none (then only local sign-in on loopback).
     auth_provider: Literal["none", "google", "microsoft", "oidc"] = "none"
     auth_client_id: str | None = None

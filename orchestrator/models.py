@@ -30,6 +30,7 @@ from orchestrator.tickets.models import (
     TicketConfig,
     TicketTransition,
 )
+from orchestrator.tickets.sync_models import TicketSyncLink
 from orchestrator.users.models import User
 from orchestrator.workspaces.models import (
     PersonalPat,
@@ -70,6 +71,7 @@ __all__ = [
     "TicketBlocker",
     "TicketComment",
     "TicketConfig",
+    "TicketSyncLink",
     "TicketTransition",
     "User",
     "UserRole",

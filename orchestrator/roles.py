@@ -117,7 +117,7 @@ async def run_api(settings: ServerSettings, stop: asyncio.Event) -> None:
 async def run_orchestrator(settings: ServerSettings, stop: asyncio.Event) -> None:
     master, db, client = await _open_trusted(settings)
     try:
-        await ensure_schedules(client)
+        await ensure_schedules(client, db)
         worker = build_orchestrator_worker(client, db, master)
         log.info("The orchestrator worker serves %s.", worker.task_queue)
         async with worker:
@@ -195,7 +195,7 @@ async def run_up(settings: ServerSettings, stop: asyncio.Event) -> None:
                 )  # fmt: skip
                 await temporal.start()
             client = await open_temporal(settings, master)
-            await ensure_schedules(client)
+            await ensure_schedules(client, db)
             await _run_all(settings, master, db, client, stop)
         finally:
             await db.dispose()

@@ -8,6 +8,7 @@ from temporalio.worker import Worker
 from activities.control.hooks import HookControlActivities
 from activities.control.hosts import HostControlActivities
 from activities.control.sessions import SessionControlActivities
+from activities.control.ticket_sync import TicketSyncActivities
 from activities.control.tickets import TicketControlActivities
 from activities.control.worktrees import WorktreeControlActivities
 from orchestrator.config import ServerSettings
@@ -32,9 +33,9 @@ def build_orchestrator_worker(
     worktrees = WorktreeControlActivities(db)
     sessions = SessionControlActivities(db, SecretBox(master), bus)
     hooks = HookControlActivities(db, SecretBox(master), bus.publish if bus else None)
-    tickets = TicketControlActivities(
-        db, SecretBox(master), client, settings or ServerSettings(), bus
-    )
+    settings = settings or ServerSettings()
+    tickets = TicketControlActivities(db, SecretBox(master), client, settings, bus)
+    sync = TicketSyncActivities(db, SecretBox(master), client, settings)
     return Worker(
         client,
         task_queue=ORCHESTRATOR_QUEUE,
@@ -44,6 +45,7 @@ def build_orchestrator_worker(
             *(sessions.choose_host, sessions.worktree_input, sessions.emit, sessions.update),
             *(sessions.turn_context, sessions.record_turn, hooks.plan, hooks.record),
             *tickets.all(),
+            *sync.all(),
         ],
         identity="orchestrator",
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,6 +17,7 @@ from orchestrator.db import Database
 from orchestrator.migrate import upgrade
 from orchestrator.queues import ORCHESTRATOR_QUEUE, SEARCH_ATTRIBUTE_KEYS
 from orchestrator.temporal import data_converter
+from tests.fakes.github_issues import serve_github_issues
 from tests.helpers import TEST_PAYLOAD_KEYS, binary, wait_for
 from tests.integration.stack import running_stack
 from tests.replay import HISTORIES
@@ -202,6 +205,43 @@ async def _record_ticket(stack, tmp: Path) -> None:  # type: ignore[no-untyped-d
         print("recorded ticket_dev_approved_direct_merge")
 
 
+async def _record_ticket_sync(stack, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    """A sync run that makes one ticket from a GitHub issue (fake GitHub), and "Create GitHub
+    Issue" for a manual ticket. The worker reads POLYGENT_GITHUB_API_URL (set by main)."""
+    from orchestrator.security.crypto import SecretBox
+    from orchestrator.workspaces.models import Workspace
+    from orchestrator.workspaces.sealed import git_pat_aad
+    from tests.helpers import TEST_MASTER
+
+    fake = RECORDING["github"]
+    fake.add("Recorded issue", labels=["agent"])
+    async with stack.state.db.session() as s:
+        ws = Workspace(name="sync-recorded", git_url="https://example.invalid/r.git")
+        s.add(ws)
+        await s.flush()
+        ws.git_pat = SecretBox(TEST_MASTER).encrypt("ghp_recorder", git_pat_aad(ws))
+        ws_id = ws.id
+    tickets = {"source": "github", "owner": "acme", "repo": "widgets",
+               "label_filters": ["agent"], "sync_enabled": True}  # fmt: skip
+    await stack.http.patch(f"/api/workspaces/{ws_id}", json={"tickets": tickets})
+    report = (await stack.http.post(f"/api/workspaces/{ws_id}/tickets/sync")).json()
+    assert len(report["created"]) == 1, report
+    await stack.state.temporal.get_schedule_handle(f"ticket-sync-{ws_id}").delete()
+    tid = (await stack.http.post(f"/api/workspaces/{ws_id}/tickets",
+                                 json={"title": "Recorded ticket"})).json()["id"]  # fmt: skip
+    link = (await stack.http.post(f"/api/tickets/{tid}/github-issue")).json()
+    assert link["created"] is True, link
+    for wid, name in ((f"ticket-sync-{ws_id}", "ticket_sync_one_created"),
+                      (f"ticket-item-{tid}-github", "ticket_item_github_issue")):  # fmt: skip
+        history = await stack.state.temporal.get_workflow_handle(wid).fetch_history()
+        out = {"workflow_id": wid, "history": json.loads(history.to_json())}
+        (HISTORIES / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(f"recorded {name}")
+
+
+RECORDING: dict[str, Any] = {}
+
+
 async def main(only: str | None = None) -> None:
     env = await WorkflowEnvironment.start_local(
         namespace="default", data_converter=data_converter(TEST_PAYLOAD_KEYS),
@@ -211,11 +251,16 @@ async def main(only: str | None = None) -> None:
         url = f"sqlite:///{tmp}/r.db"
         await upgrade(url)
         db = Database(url)
-        async with running_stack(db, env.client, Path(tmp)) as stack:
-            if only == "ticket":
-                await _record_ticket(stack, Path(tmp))
-            else:
-                await _record_all(stack, Path(tmp))
+        with serve_github_issues("ghp_recorder") as github:
+            os.environ["POLYGENT_GITHUB_API_URL"] = github.base_url
+            RECORDING["github"] = github
+            async with running_stack(db, env.client, Path(tmp)) as stack:
+                if only == "ticket":
+                    await _record_ticket(stack, Path(tmp))
+                elif only == "sync":
+                    await _record_ticket_sync(stack, Path(tmp))
+                else:
+                    await _record_all(stack, Path(tmp))
         await db.dispose()
     await env.shutdown()
 
@@ -233,6 +278,7 @@ async def _record_all(stack, tmp: Path) -> None:  # type: ignore[no-untyped-def]
     await _record_host_call(stack)
     await _record_session(stack, tmp)
     await _record_ticket(stack, tmp)
+    await _record_ticket_sync(stack, tmp)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from workflows.host_call import HostCallWorkflow
 from workflows.host_probe import HostProbeWorkflow
 from workflows.session import SessionWorkflow
 from workflows.ticket import TicketWorkflow
+from workflows.ticket_sync import TicketItemWorkflow, TicketSyncWorkflow
 from workflows.worktree_cleanup import WorktreeCleanupWorkflow
 
 ALL_WORKFLOWS: list[type] = [
@@ -14,4 +15,6 @@ ALL_WORKFLOWS: list[type] = [
     HostCallWorkflow,
     SessionWorkflow,
     TicketWorkflow,
+    TicketSyncWorkflow,
+    TicketItemWorkflow,
 ]

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         FeedbackInput,
         ImplementationFinished,
+        Pick,
         RemindInput,
         StartSessionResult,
         TicketFlow,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         TicketState,
         TicketView,
     )
+    from workflows.ticket_candidates import BestOfN
     from workflows.ticket_git import control
     from workflows.ticket_steps import TicketSteps
 
@@ -41,7 +43,7 @@ ROLE_NAME = {"dev": "Developer", "qa": "QA"}
 
 
 @workflow.defn
-class TicketWorkflow(TicketSteps):
+class TicketWorkflow(TicketSteps, BestOfN):
     @workflow.init
     def __init__(self, state: TicketState) -> None:
         # Set here, not in run(): an update may be handled before run() first executes.
@@ -76,6 +78,8 @@ class TicketWorkflow(TicketSteps):
             return
         if s.flow is None:
             s.flow = await control("tickets.flow", TicketRef(ticket_id=s.ticket_id), TicketFlow)
+        if s.stage == "pull_request":  # continued as new while the pull request was open
+            return await self._pull_request()
         while s.stage == "implementation":
             if await self._implemented():
                 await self._onwards()
@@ -90,7 +94,10 @@ class TicketWorkflow(TicketSteps):
         """Start the session (or let it work on the feedback) and wait until its work stops;
         False when the ticket ended."""
         s = self.state
-        if s.session_id is None:
+        if s.session_id is None and s.flow is not None and s.flow.best_of:
+            if not await self._candidates_picked():
+                return False
+        elif s.session_id is None:
             try:
                 started: StartSessionResult = await control(
                     "tickets.start_session", TicketRef(ticket_id=s.ticket_id), StartSessionResult
@@ -108,7 +115,7 @@ class TicketWorkflow(TicketSteps):
         s.seen_turn = f.turn
         review = s.flow.dev_approval and s.skip is None and not s.flow.skip_to_merge
         if f.outcome == "done" or (f.outcome == "incomplete" and review):
-            self.next_note = _summary(f)
+            self.next_note = (self.next_note + " " + _summary(f)).strip()  # after a pick
             return True
         why = {"incomplete": "The agent stopped before saying it was done",
                "canceled": "The session was canceled", "failed": "The session failed"}  # fmt: skip
@@ -303,9 +310,24 @@ class TicketWorkflow(TicketSteps):
         if self.state.stage != "pull_request" or self.state.pr is not None:
             raise ValueError(f"The ticket has no open pull request (it is {self.state.stage}).")
 
+    @workflow.update
+    def pick(self, p: Pick) -> str:
+        """Best of N: continue with this candidate; the others are canceled."""
+        self.state.pick = p
+        return p.session_id
+
+    @pick.validator
+    def _check_pick_update(self, p: Pick) -> None:
+        self._live()
+        self._check_pick(p.session_id)
+
     @workflow.signal
     def implementation_finished(self, f: ImplementationFinished) -> None:
         s = self.state
+        if s.session_id is None:  # each candidate's report (Best of N), kept for the pick
+            seen = s.reports.get(f.session_id)
+            if seen is None or f.turn > seen.turn:
+                s.reports[f.session_id] = f
         if s.session_id in (None, f.session_id) and f.turn > s.seen_turn:
             s.finished = f
 
@@ -317,7 +339,8 @@ class TicketWorkflow(TicketSteps):
     def view(self) -> TicketView:
         s = self.state
         return TicketView(stage=s.stage, iteration=s.iteration, qa_round=s.qa_round,
-                          host_id=s.host_id, session_id=s.session_id)  # fmt: skip
+                          host_id=s.host_id, session_id=s.session_id,
+                          candidates=self._candidate_views())  # fmt: skip
 
 
 def _summary(f: ImplementationFinished) -> str:

@@ -10,6 +10,8 @@ from datetime import timedelta
 from typing import Literal
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.contracts.tickets import (
@@ -20,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
         AdmitResult,
         PullRequestInput,
         PullRequestResult,
+        PullRequestStatus,
+        PullRequestStatusInput,
         ReleaseInput,
         Stage,
         TicketState,
@@ -28,12 +32,20 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestrator.queues import SA_HOST, SA_STAGE
     from workflows.ticket_git import (
+        CONTROL,
         OFFLINE_WAIT_SECONDS,
         GitRefused,
         HostOffline,
         control,
         publish,
     )
+
+# A poll that fails (the provider is down) is given up after a few tries: the next poll asks
+# again, so a manual pr_merged / pr_closed is never stuck behind a retrying activity.
+POLL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)  # fmt: skip
 
 
 class TicketSteps:
@@ -115,16 +127,33 @@ class TicketSteps:
             return False
         s.published = True
         self.next_note = (self.next_note + " " + result.message).strip()
-        if not direct:
-            pr: PullRequestResult = await control(
-                "tickets.open_pull_request", PullRequestInput(ticket_id=s.ticket_id),
-                PullRequestResult,
-            )  # fmt: skip
-            if pr.url:
-                self.next_note += f" Pull request: {pr.url}."
+        if not direct and not await self._open_pull_request():
+            return False
         if s.cancel is not None:
             await self._end("canceled", s.cancel)
             return False
+        return True
+
+    async def _open_pull_request(self) -> bool:
+        """Open the pull request (a provider's is tracked afterwards); False when the provider
+        refused and the ticket failed."""
+        s = self.state
+        summary = s.finished.summary[-4000:] if s.finished is not None else ""
+        try:
+            pr: PullRequestResult = await control(
+                "tickets.open_pull_request",
+                PullRequestInput(ticket_id=s.ticket_id, summary=summary), PullRequestResult,
+            )  # fmt: skip
+        except ActivityError as err:
+            why = _refusal(err)
+            if why is None:
+                raise
+            await self._end("failed", failure=f"The pull request could not be opened: {why}")
+            return False
+        if pr.provider != "none" and pr.number is not None:
+            s.pull_request = pr
+        if pr.url:
+            self.next_note += f" Pull request: {pr.url}."
         return True
 
     async def _merge(self) -> None:
@@ -135,12 +164,76 @@ class TicketSteps:
         if s.flow.merge_mode == "direct":
             return await self._end("completed")
         await self._move("pull_request")
-        await workflow.wait_condition(lambda: s.pr is not None or s.cancel is not None)
+        await self._pull_request()
+
+    async def _pull_request(self) -> None:
+        """Wait in Pull Request until it is merged (Completed), closed (Failed) or has
+        conflicts (Merge Conflicts): the provider's pull request is asked on a durable timer,
+        and the pr_merged / pr_closed updates end the wait for any provider. Also where a run
+        that continued as new while waiting picks up."""
+        s = self.state
+        done = self._pr_decided
+        status: PullRequestStatus | None = None
+        if s.pull_request is None:
+            await workflow.wait_condition(done)
+        while s.pull_request is not None and not done():
+            assert s.flow is not None
+            with contextlib.suppress(TimeoutError):
+                poll = timedelta(seconds=s.flow.pr_poll_seconds)
+                await workflow.wait_condition(done, timeout=poll)
+            if done():
+                break
+            status = await self._pr_status(s.pull_request)
+            if status is None:
+                return  # the provider refused: the ticket failed
+            if status.state != "open":
+                break
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() or done())
+                if not done():
+                    workflow.continue_as_new(s)
         if s.cancel is not None:
             return await self._end("canceled", s.cancel)
         if s.pr == "merged":
             return await self._end("completed", s.pr_actor, "The pull request was merged.")
-        await self._end("failed", s.pr_actor, failure="The pull request was closed unmerged.")
+        if s.pr == "closed":
+            failure = "The pull request was closed unmerged."
+            return await self._end("failed", s.pr_actor, failure=failure)
+        assert status is not None
+        url = s.pull_request.url if s.pull_request else None
+        where = f"The pull request {url}" if url else "The pull request"
+        if status.state == "merged":
+            return await self._end("completed", SYSTEM, f"{where} was merged.")
+        if status.state == "closed":
+            return await self._end("failed", SYSTEM, failure=f"{where} was closed unmerged.")
+        failure = f"{where} has conflicts. {status.detail}".strip()
+        await self._end("merge_conflicts", SYSTEM, failure=failure)
+
+    def _pr_decided(self) -> bool:
+        return self.state.pr is not None or self.state.cancel is not None
+
+    async def _pr_status(self, pr: PullRequestResult) -> PullRequestStatus | None:
+        """The provider's word on the pull request; None when it refused (ticket failed)."""
+        s = self.state
+        assert pr.number is not None
+        inp = PullRequestStatusInput(ticket_id=s.ticket_id, provider=pr.provider, number=pr.number)
+        try:
+            status: PullRequestStatus = await workflow.execute_activity(
+                "tickets.pull_request_status", inp, result_type=PullRequestStatus,
+                start_to_close_timeout=CONTROL, retry_policy=POLL_RETRY,
+            )  # fmt: skip
+        except ActivityError as err:
+            why = _refusal(err)
+            if why is not None:
+                await self._end("failed", failure=f"The pull request could not be tracked: {why}")
+                return None
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "TicketGone":
+                raise
+            # The provider is down for now: ask again at the next poll, and meanwhile the
+            # pr_merged / pr_closed updates are not held up behind endless retries.
+            return PullRequestStatus(state="open", detail="The provider did not answer.")
+        return status
 
     # -- stage changes -------------------------------------------------------------------------
 
@@ -182,3 +275,11 @@ class TicketSteps:
                 now=workflow.now() if s.host_id is not None else None,
             )  # fmt: skip
             await control("tickets.release", release, None)
+
+
+def _refusal(err: ActivityError) -> str | None:
+    """The provider's sentence when it refused for good (bad token, no access), else None."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "PullRequestRefused":
+        return cause.message
+    return None

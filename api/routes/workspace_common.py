@@ -37,7 +37,7 @@ def domain_errors() -> Iterator[None]:
 def workspace_service(
     state: State, session: DbSession, user: CurrentUser, request: Request
 ) -> WorkspaceService:
-    return WorkspaceService(session, state.secrets, user, client_ip(request))
+    return WorkspaceService(session, state.secrets, user, client_ip(request), state.temporal)
 
 
 Service = Annotated[WorkspaceService, Depends(workspace_service)]

@@ -84,6 +84,60 @@ class TicketFlow(BaseModel):
     qa_approval: bool = True
     skip_to_merge: bool = False
     reminder_hours: int = 24
+    # How often an open pull request is asked about (the server's ticket_pr_poll_seconds).
+    pr_poll_seconds: float = 60.0
+    # Best of N: how many candidate sessions implement the ticket side by side (0: one).
+    best_of: int = 0
+
+
+PullRequestState = Literal["open", "merged", "closed", "conflicts"]
+
+
+class PullRequestResult(BaseModel):
+    """The pull request a provider opened (or found); `provider` "none" opened nothing."""
+
+    url: str | None = None
+    number: int | None = None
+    provider: str = "none"
+
+
+class PullRequestStatusInput(BaseModel):
+    ticket_id: str
+    provider: str
+    number: int
+
+
+class PullRequestStatus(BaseModel):
+    """What the provider says of an open pull request; `detail` is a sentence for people."""
+
+    state: PullRequestState
+    detail: str = ""
+
+
+class CandidateRef(BaseModel):
+    """One Best of N candidate: its session and what runs it."""
+
+    session_id: str
+    provider: str
+    model: str | None = None
+
+
+class Pick(Actor):
+    """The developer's choice among the candidates."""
+
+    session_id: str
+
+
+class KeepInput(BaseModel):
+    """Keep `session_id` as the ticket's session and cancel the other candidates (None:
+    cancel them all)."""
+
+    ticket_id: str
+    session_id: str | None = None
+
+
+class CandidateView(CandidateRef):
+    finished: ImplementationFinished | None = None
 
 
 class TicketState(BaseModel):
@@ -109,7 +163,11 @@ class TicketState(BaseModel):
     cancel: Actor | None = None
     pr: Literal["merged", "closed"] | None = None
     pr_actor: Actor | None = None
+    pull_request: PullRequestResult | None = None  # opened by a provider (tracked by polls)
     published: bool = False  # Merge First: merged or PR opened before QA approval
+    candidates: list[CandidateRef] = Field(default_factory=list)  # Best of N
+    reports: dict[str, ImplementationFinished] = Field(default_factory=dict)  # by session
+    pick: Pick | None = None
     wakes: int = 0
 
 
@@ -121,6 +179,7 @@ class TicketView(BaseModel):
     qa_round: int
     host_id: str | None
     session_id: str | None
+    candidates: list[CandidateView] = Field(default_factory=list)
 
 
 class TransitionInput(BaseModel):
@@ -214,8 +273,3 @@ class RemindInput(BaseModel):
 class WakeInput(BaseModel):
     now: datetime
     limit: int = 20
-
-
-class PullRequestResult(BaseModel):
-    url: str | None = None
-    number: int | None = None

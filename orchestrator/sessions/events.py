@@ -189,7 +189,8 @@ class SessionEventService:
         )
 
     async def viewable(self, principal: Principal, session_id: str) -> Session:
-        """The session, if the caller sees its workspace (else 404) and may view it (else 403)."""
+        """The session, if the caller sees its workspace (else 404) and may view it (else 403):
+        their own or all sessions by permission, and a ticket's sessions with tickets.view."""
         row = await self.repo.get(session_id)
         if (
             row is None
@@ -203,6 +204,8 @@ class SessionEventService:
         own = row.created_by is not None and row.created_by == principal.user_id
         if principal.can("sessions.view_all") or (own and principal.can("sessions.view_own")):
             return row
+        if row.ticket_id is not None and principal.can("tickets.view"):
+            return row  # a ticket's sessions are the team's: whoever sees the ticket reads them
         raise SessionAccessError(
             403, "You need sessions.view_all (or sessions.view_own, for your own sessions)."
         )

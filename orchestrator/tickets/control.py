@@ -114,6 +114,7 @@ class TicketControl:
             qa_approval=not (t.force_no_qa or (config is not None and config.skip_qa)),
             skip_to_merge=t.skip_to_merge,
             reminder_hours=(config.approval_reminder_hours if config else 24) or 24,
+            best_of=len(t.best_of or []),
         )  # fmt: skip
 
     async def git_input(self, ticket_id: str, purpose: str) -> GitRemoteInput:

@@ -52,6 +52,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
     provider: Mapped[str] = mapped_column(String(32), default="claude-code")
     model: Mapped[str | None] = mapped_column(String(200), default=None)
     preset: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Best of N: [{"provider": ..., "model": ...}] run side by side (empty: one session).
+    best_of: Mapped[list[dict[str, str | None]]] = mapped_column(JSON, default=list)
     budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
     force_no_dev: Mapped[bool] = mapped_column(default=False)
     force_no_qa: Mapped[bool] = mapped_column(default=False)
@@ -74,6 +76,9 @@ class Ticket(IdMixin, TimestampMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     failure: Mapped[str | None] = mapped_column(Text, default=None)
     pr_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The pull request a provider opened (github | tfs) and its number there, for tracking.
+    pr_number: Mapped[int | None] = mapped_column(Integer, default=None)
+    pr_provider: Mapped[str | None] = mapped_column(String(16), default=None)
     source: Mapped[str] = mapped_column(String(16), default="manual")
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
 

@@ -12,10 +12,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from orchestrator.auth.models import InstanceSetting
-from orchestrator.contracts.tickets import HOLDING
+from orchestrator.contracts.tickets import HOLDING, PRIORITY_RANK
 from orchestrator.sessions.models import Session, SessionCost
 from orchestrator.tickets.models import (
     Ticket,
@@ -54,6 +54,10 @@ class TicketRepository:
 
     async def get(self, ticket_id: str) -> Ticket | None:
         return await self.session.get(Ticket, ticket_id)
+
+    async def workspace_of(self, ticket_id: str) -> str | None:
+        found = await self.session.scalar(select(Ticket.workspace_id).where(Ticket.id == ticket_id))
+        return str(found) if found is not None else None
 
     async def lock(self, ticket_id: str) -> Ticket | None:
         return await self.session.scalar(
@@ -230,12 +234,25 @@ class TicketRepository:
         return {str(t): float(c) for t, c in rows.all()}
 
     async def session_of(self, ticket_id: str) -> Session | None:
+        """The ticket's session: the one it names (a Best of N pick), else its newest."""
+        chosen = await self.session.scalar(select(Ticket.session_id).where(Ticket.id == ticket_id))
+        if chosen is not None:
+            row = await self.session.get(Session, chosen)
+            if row is not None and row.disposed_at is None:
+                return row
         return await self.session.scalar(
             select(Session)
             .where(Session.ticket_id == ticket_id, Session.disposed_at.is_(None))
             .order_by(Session.created_at.desc())
             .limit(1)
         )
+
+    async def sessions_of(self, ticket_id: str) -> list[Session]:
+        """Every session the ticket had, oldest first (Best of N candidates in order)."""
+        rows = await self.session.scalars(
+            select(Session).where(Session.ticket_id == ticket_id).order_by(Session.created_at)
+        )
+        return list(rows)
 
     # -- the queue -----------------------------------------------------------------------------
 
@@ -272,3 +289,47 @@ class TicketRepository:
             .order_by(rank, Ticket.queued_at, Ticket.number, Ticket.id)
         )  # fmt: skip
         return [Queued(str(i), str(w), str(p)) for i, w, p in rows.all()]
+
+    # -- dashboard reads -----------------------------------------------------------------------
+
+    async def queued_in_order(self) -> list[Ticket]:
+        """Every queued ticket in the order the queue takes them (priority, then FIFO), those
+        still waiting for their Low Priority Execution Hour included."""
+        rank = case(
+            *((Ticket.priority == p, r) for p, r in PRIORITY_RANK.items() if p != "normal"),
+            else_=PRIORITY_RANK["normal"],
+        )
+        return list(
+            await self.session.scalars(
+                select(Ticket).where(Ticket.stage == "queued")
+                .order_by(rank, Ticket.queued_at, Ticket.number, Ticket.id)
+            )
+        )  # fmt: skip
+
+    async def holding_tickets(self) -> list[Ticket]:
+        """Tickets holding a slot of their host (Implementation to Pull Request)."""
+        return list(
+            await self.session.scalars(
+                select(Ticket).where(Ticket.host_id.is_not(None), Ticket.stage.in_(HOLDING))
+                .order_by(Ticket.started_at, Ticket.id)
+            )
+        )  # fmt: skip
+
+    async def attachments_of(self, ticket_id: str) -> list[TicketAttachment]:
+        """The ticket's files without their bytes (names and sizes for the dashboard)."""
+        return list(
+            await self.session.scalars(
+                select(TicketAttachment).options(defer(TicketAttachment.data))
+                .where(TicketAttachment.ticket_id == ticket_id)
+                .order_by(TicketAttachment.created_at, TicketAttachment.id)
+            )
+        )  # fmt: skip
+
+    async def sessions_for(self, ticket_id: str) -> list[Session]:
+        """Every session that worked on the ticket, oldest first."""
+        return list(
+            await self.session.scalars(
+                select(Session).where(Session.ticket_id == ticket_id)
+                .order_by(Session.created_at, Session.id)
+            )
+        )  # fmt: skip

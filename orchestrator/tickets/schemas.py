@@ -27,6 +27,13 @@ def _ids(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+class CandidateIn(RequestModel):
+    """One Best of N candidate: a provider and, optionally, its model."""
+
+    provider: Provider
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$")
+
+
 class TicketFields(RequestModel):
     """What a person sets on a ticket (all optional: PATCH sends only what changes)."""
 
@@ -44,6 +51,18 @@ class TicketFields(RequestModel):
     force_no_qa: bool | None = None
     skip_to_merge: bool | None = None
     blocker_ids: list[Ident] | None = Field(default=None, max_length=50)
+    best_of: list[CandidateIn] | None = Field(
+        default=None, max_length=4,
+        description="Best of N: 2 to 4 providers or models that implement the ticket side by "
+        "side; the developer picks one. Empty: one session with `provider` and `model`.",
+    )  # fmt: skip
+
+    @field_validator("best_of")
+    @classmethod
+    def _two_or_more(cls, v: list[CandidateIn] | None) -> list[CandidateIn] | None:
+        if v and len(v) < 2:
+            raise ValueError("Best of N needs at least 2 candidates (or none)")
+        return v
 
 
 class TicketCreate(TicketFields):
@@ -116,6 +135,26 @@ class TicketOut(BaseModel):
     external_id: str | None
     blocker_ids: list[str] = Field(default_factory=list)
     attachment_ids: list[str] = Field(default_factory=list)
+    best_of: list[dict[str, str | None]] = Field(default_factory=list)
+
+
+class CandidateOut(BaseModel):
+    """A Best of N candidate: its session, what ran it, how it ended, and what it cost."""
+
+    session_id: str
+    provider: str
+    model: str | None
+    status: str
+    outcome: str | None = Field(description="done, incomplete, failed or canceled; null while "
+                                "it works")  # fmt: skip
+    summary: str = ""
+    cost_usd: float
+    picked: bool
+
+
+class PickIn(RequestModel):
+    session_id: Ident
+    request_id: str | None = Field(default=None, pattern=ID)
 
 
 class TicketPage(BaseModel):

@@ -32,7 +32,7 @@ from orchestrator.workspaces.repository import WorkspaceRepository
 
 EDITABLE = (
     "title", "description", "priority", "tags", "developer_id", "qa_id", "provider", "model",
-    "preset", "budget_usd", "force_no_dev", "force_no_qa", "skip_to_merge",
+    "preset", "budget_usd", "force_no_dev", "force_no_qa", "skip_to_merge", "best_of",
 )  # fmt: skip
 
 
@@ -111,6 +111,11 @@ class TicketService:
         if body.provider is not None or body.model is not None:
             provider = body.provider or (row.provider if row else "claude-code")
             await SettingsService(self.db).usable(provider, body.model)
+        for n, c in enumerate(body.best_of or []):
+            try:
+                await SettingsService(self.db).usable(c.provider, c.model)
+            except Invalid as exc:
+                raise Invalid(f"best_of.{n}", exc.message) from None
         if body.blocker_ids:
             if row is not None and row.id in body.blocker_ids:
                 raise Invalid("blocker_ids", "A ticket cannot block itself.")
@@ -133,6 +138,7 @@ class TicketService:
             tags=list(dict.fromkeys(body.tags or [])), developer_id=body.developer_id,
             qa_id=body.qa_id, provider=body.provider or "claude-code", model=body.model,
             preset=body.preset,
+            best_of=[c.model_dump() for c in body.best_of or []],
             budget_usd=body.budget_usd or (config.default_ticket_budget_usd if config else None),
             force_no_dev=bool(body.force_no_dev), force_no_qa=bool(body.force_no_qa),
             skip_to_merge=bool(body.skip_to_merge), stage="pending",
@@ -168,8 +174,12 @@ class TicketService:
         await self._check(ws, body, row)
         for field in EDITABLE:
             value = getattr(body, field)
+            if field == "tags" and value is not None:
+                value = list(dict.fromkeys(value))
+            elif field == "best_of" and value is not None:
+                value = [c.model_dump() for c in value]
             if value is not None:
-                setattr(row, field, list(dict.fromkeys(value)) if field == "tags" else value)
+                setattr(row, field, value)
         if body.blocker_ids is not None:
             await self.repo.set_blockers(row.id, body.blocker_ids)
         await self.db.commit()

@@ -1,7 +1,8 @@
 """A ticket's Develop session, through the same path as POST /api/workspaces/{id}/sessions:
 started on the host the ticket was admitted on (Auto mode, the ticket's provider, model and
 budget), then steered by updates: the feedback of a rejection is its next message, and the
-ticket's end completes or cancels it. Every step is safe to retry (request ids, lookups)."""
+ticket's end completes or cancels it. Every step is safe to retry (request ids, lookups).
+The pull request of the session's branch is tickets/pull_requests.py's."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from temporalio.client import Client
 
 from orchestrator.auth.service import Principal
 from orchestrator.config import ServerSettings
-from orchestrator.contracts.tickets import EndSessionInput, FeedbackInput, PullRequestResult
+from orchestrator.contracts.tickets import EndSessionInput, FeedbackInput
 from orchestrator.sessions.models import Session, SessionAttachment
 from orchestrator.sessions.repository import SessionRepository
 from orchestrator.sessions.schemas import MessageIn, SessionCreate
 from orchestrator.sessions.service import SessionService
 from orchestrator.tickets.models import Ticket
-from orchestrator.tickets.pull_requests import PullRequestRequest, provider_for
 from orchestrator.tickets.repository import TicketRepository
 from orchestrator.workspaces.errors import Conflict
 from orchestrator.workspaces.repository import WorkspaceRepository
@@ -101,20 +101,3 @@ class TicketSessions:
             return
         with contextlib.suppress(Conflict):  # it has ended already
             await self._service(None, "Polygent").act(row, "complete" if inp.complete else "cancel")
-
-    async def open_pull_request(self, ticket_id: str, summary: str) -> PullRequestResult:
-        t = await self.repo.get(ticket_id)
-        row = await self.repo.session_of(ticket_id)
-        ws = await WorkspaceRepository(self.db).get(t.workspace_id) if t else None
-        if t is None or row is None or ws is None:
-            raise LookupError(ticket_id)
-        req = PullRequestRequest(
-            workspace_id=ws.id, git_url=ws.git_url, branch=row.branch or "",
-            base_branch=row.base_branch or ws.default_branch, title=f"{t.key}: {t.title}",
-            body=f"{t.description}\n\n{summary}".strip(),
-        )  # fmt: skip
-        result = await provider_for(ws.ticket_source).open(req)
-        if result.url:
-            t.pr_url = result.url
-            await self.db.commit()
-        return result

@@ -18,7 +18,9 @@ from pydantic import (
     TypeAdapter,
 )
 
+from orchestrator.contracts.tickets import Stage
 from orchestrator.schemas import RequestModel
+from orchestrator.tickets.schemas import Provider
 from orchestrator.workspaces import validation as v
 
 Name = Annotated[
@@ -42,6 +44,31 @@ VarValue = Annotated[str, Field(max_length=65_536)]
 ScriptType = Literal["auto", "bash", "powershell", "cmd", "node", "python"]
 
 
+StateName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(v.no_control),
+]  # fmt: skip
+FieldRef = Annotated[
+    str, StringConstraints(max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
+]
+FieldValue = (
+    Annotated[str, Field(max_length=1000), AfterValidator(v.no_control)] | bool | int | float
+)
+DEFAULT_STATUS_MAP: dict[Stage, str] = {"implementation": "Active", "completed": "Resolved"}
+# Set by "Create TFS Bug" itself from the ticket: not overridable by default fields.
+OWN_FIELDS = frozenset({
+    "System.Title", "Microsoft.VSTS.TCM.ReproSteps", "System.AreaPath", "System.Tags",
+    "System.Id", "System.Rev", "System.WorkItemType", "System.TeamProject",
+})  # fmt: skip
+
+
+def _not_ours(fields: dict[str, object]) -> dict[str, object]:
+    taken = sorted(set(fields) & OWN_FIELDS)
+    if taken:
+        raise ValueError(f"{taken[0]} is set from the ticket itself")
+    return fields
+
+
 class _Tickets(BaseModel):
     """Ticket settings forbid unknown fields; every string field rejects control characters
     itself (RequestModel's NUL check cannot run on a union's discriminator)."""
@@ -53,24 +80,64 @@ class NoTickets(_Tickets):
     source: Literal["none"] = "none"
 
 
-class GitHubTickets(_Tickets):
+class AutoStartRule(_Tickets):
+    """Items carrying `label` (a GitHub label, an Azure DevOps tag) become tickets for this
+    provider and model, queued at once when `queue`."""
+
+    label: Label
+    provider: Provider
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$")
+    queue: bool = True
+
+
+def _unique_labels(rules: list[AutoStartRule]) -> list[AutoStartRule]:
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.label.casefold() in seen:
+            raise ValueError(f"two rules for the label {rule.label!r}")
+        seen.add(rule.label.casefold())
+    return rules
+
+
+AutoStart = Annotated[
+    list[AutoStartRule], Field(default_factory=list, max_length=20), AfterValidator(_unique_labels)
+]
+
+
+class _Sync(_Tickets):
+    """What both item sources share: the schedule, write-back and auto-start rules."""
+
+    sync_enabled: bool = False
+    sync_interval_minutes: int = Field(default=15, ge=1, le=1440)
+    write_back: bool = False
+    auto_start: AutoStart
+
+
+class GitHubTickets(_Sync):
     source: Literal["github"]
     owner: str = Field(min_length=1, max_length=39, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
     repo: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     label_filters: list[Label] = Field(default_factory=list, max_length=50)
-    sync_enabled: bool = False
-    write_back: bool = False
 
 
-class TfsTickets(_Tickets):
+class TfsTickets(_Sync):
     source: Literal["tfs"]
     organization_url: str = Field(
         max_length=500, pattern=r"^https?://[^\s/\x00-\x1f]+(/[^\s\x00-\x1f]*)?$"
     )
     project: Name
+    # The git repository pull requests go to (default: the one named like the project).
+    repository: Name | None = None
     area_path: Annotated[str, Field(max_length=500), AfterValidator(v.no_control)] = ""
     tags: list[Label] = Field(default_factory=list, max_length=50)
-    sync_enabled: bool = False
+    # Ticket stage → the work item state written back (stages not named write nothing).
+    status_map: Annotated[dict[Stage, StateName], Field(max_length=10)] = Field(
+        default_factory=lambda: dict(DEFAULT_STATUS_MAP)
+    )
+    # Fields every "Create TFS Bug" sets (reference name → value), e.g. Severity.
+    default_fields: Annotated[
+        dict[FieldRef, FieldValue], Field(max_length=20), AfterValidator(_not_ours)
+    ] = Field(default_factory=dict)
 
 
 TicketConfig = Annotated[NoTickets | GitHubTickets | TfsTickets, Field(discriminator="source")]

@@ -7,14 +7,18 @@ member without the permission gets Forbidden (403). Admins are members of everyt
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from orchestrator.audit.repository import AuditRepository
 from orchestrator.auth.service import Principal
 from orchestrator.base import new_id
 from orchestrator.logs import REDACTOR
+from orchestrator.schedules import apply_ticket_sync, remove_ticket_sync, sync_minutes
 from orchestrator.security.crypto import SecretBox, SecretDecryptError
 from orchestrator.users.models import User
 from orchestrator.workspaces.errors import Conflict, Forbidden, Invalid, NotFound
@@ -30,6 +34,7 @@ from orchestrator.workspaces.schemas import (
 )
 from orchestrator.workspaces.sealed import git_pat_aad
 
+log = logging.getLogger(__name__)
 PLAIN_FIELDS = (
     "name", "git_url", "default_branch",
     "prompt_chat", "prompt_develop", "prompt_merge_conflicts", "prompt_insights",
@@ -52,14 +57,33 @@ def member_out(user: User) -> MemberOut:
 
 
 class WorkspaceService:
+    """`client` keeps the ticket sync schedules in step with the ticket settings."""
+
     def __init__(
-        self, session: AsyncSession, box: SecretBox, principal: Principal, ip: str | None = None
-    ) -> None:
+        self, session: AsyncSession, box: SecretBox, principal: Principal, ip: str | None = None,
+        client: Client | None = None,
+    ) -> None:  # fmt: skip
         self.repo = WorkspaceRepository(session)
         self.audit_log = AuditRepository(session)
         self.box = box
         self.principal = principal
         self.ip = ip
+        self.client = client
+
+    async def _sync_schedule(self, ws: Workspace, gone: bool = False) -> None:
+        """Create, change or remove the workspace's ticket sync schedule; a Temporal hiccup
+        is logged (start-up reconciles the schedules with the settings)."""
+        if self.client is None:
+            return
+        minutes = None if gone else sync_minutes(ws.ticket_source, ws.ticket_settings)
+        try:
+            if gone:
+                await remove_ticket_sync(self.client, ws.id)
+            else:
+                await apply_ticket_sync(self.client, ws.id, minutes)
+        except RPCError as exc:
+            log.warning("Could not update the ticket sync schedule of %s: %s.", ws.id,
+                        exc.message)  # fmt: skip
 
     async def audit(self, action: str, ws_id: str, **details: Any) -> None:
         await self.audit_log.add(
@@ -129,6 +153,7 @@ class WorkspaceService:
         await self.audit("workspace.created", ws.id, name=ws.name)
         if body.git_pat:
             await self.audit("workspace.git_pat_set", ws.id)
+        await self._sync_schedule(ws)
         return ws
 
     @staticmethod
@@ -152,6 +177,7 @@ class WorkspaceService:
         if body.tickets is not None:
             self._set_tickets(ws, body.tickets)
             changed.append("tickets")
+            await self._sync_schedule(ws)
         if "git_pat" in body.model_fields_set:
             self._set_pat(ws, body.git_pat)
             await self.audit(
@@ -165,6 +191,7 @@ class WorkspaceService:
     async def delete(self, ws: Workspace) -> None:
         await self.audit("workspace.deleted", ws.id, name=ws.name)
         await self.repo.remove(ws)
+        await self._sync_schedule(ws, gone=True)
 
     # -- members ---------------------------------------------------------------------------
 

@@ -146,6 +146,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/tickets/{ticket_id}/pr-closed"): perm("tickets.manage"),
     # The approval permission of the stage the ticket waits in is checked per ticket.
     ("POST", "/api/tickets/{ticket_id}/approve"): perm("tickets.view"),
+    ("GET", "/api/tickets/{ticket_id}/candidates"): perm("tickets.view"),
+    ("POST", "/api/tickets/{ticket_id}/pick"): perm("tickets.view"),
     ("POST", "/api/tickets/{ticket_id}/reject"): perm("tickets.view"),
     ("POST", "/api/tickets/{ticket_id}/skip-to-merge"): perm("tickets.skip_to_merge"),
     # Uploading also needs tickets.manage or an approval permission (per caller).
@@ -156,6 +158,11 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/api/tickets/{ticket_id}/history"): perm("tickets.view"),
     ("GET", "/api/workspaces/{workspace_id}/tickets-config"): perm("workspaces.view"),
     ("PUT", "/api/workspaces/{workspace_id}/tickets-config"): perm("workspaces.edit"),
+    ("GET", "/api/tickets/queue"): perm("tickets.view"),
+    # Ticket sync: runs the workspace's sync, or creates the ticket's item, on Temporal.
+    ("POST", "/api/workspaces/{workspace_id}/tickets/sync"): perm("tickets.manage"),
+    ("POST", "/api/tickets/{ticket_id}/github-issue"): perm("tickets.manage"),
+    ("POST", "/api/tickets/{ticket_id}/tfs-bug"): perm("tickets.manage"),
     ("GET", "/api/settings/tickets"): perm("settings.view"),
     ("PUT", "/api/settings/tickets"): perm("settings.manage"),
     # Session panel: reads as /events, writes as /messages (decided per row); merging into the
@@ -187,6 +194,12 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/workspaces"): page("workspaces.view"),
     ("GET", "/workspaces/{workspace_id}"): page("workspaces.view"),  # membership checked first
     ("GET", "/sessions/{session_id}"): page(),  # like GET /api/sessions/{id}, per row
+    ("GET", "/workspaces/{workspace_id}/tickets"): page("tickets.view"),
+    ("GET", "/workspaces/{workspace_id}/tickets/board"): perm("tickets.view"),
+    ("GET", "/tickets/{ticket_id}"): page(),  # like GET /api/tickets/{id}: 404, then 403
+    ("GET", "/tickets/{ticket_id}/body"): perm("tickets.view"),
+    ("GET", "/queue"): page("tickets.view"),
+    ("GET", "/partials/ticket-queue"): perm("tickets.view"),
 }
 
 

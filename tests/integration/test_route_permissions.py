@@ -229,8 +229,12 @@ async def test_every_route_answers_each_caller_as_designed(
                 calls += 1
                 public_statuses.add(r.status_code)
                 want = _expect(rule, who, workspace, r.status_code)
-                if rule.kind == "page" and "{session_id}" in path and who != "anonymous":
-                    want = None if r.status_code == 404 else "404 (no such session)"
+                if (
+                    rule.kind == "page"
+                    and who != "anonymous"
+                    and ("{session_id}" in path or "{ticket_id}" in path)
+                ):
+                    want = None if r.status_code == 404 else "404 (no such session or ticket)"
                 if want:
                     failures.append(
                         f"{method} {path} as {who}: {r.status_code} (expected {want}) "

@@ -129,6 +129,7 @@ async def test_workspace_lifecycle(
         assert ws["tickets"] == {
             "source": "github", "owner": "acme", "repo": "alpha",
             "label_filters": ["bug", "agent"], "sync_enabled": True, "write_back": False,
+            "sync_interval_minutes": 15, "auto_start": [],
         }  # fmt: skip
         # The agent reached the remote with the PAT as a Basic header.
         basic = base64.b64encode(f"x-access-token:{PAT}".encode()).decode()
@@ -160,7 +161,10 @@ async def test_workspace_lifecycle(
         assert body["prompt_chat"] == "Be brief." and body["has_git_pat"] is True
         assert body["tickets"] == {
             "source": "tfs", "organization_url": "https://dev.azure.com/acme", "project": "Alpha",
-            "area_path": "", "tags": ["agent"], "sync_enabled": False,
+            "repository": None, "area_path": "", "tags": ["agent"], "sync_enabled": False,
+            "sync_interval_minutes": 15, "write_back": False, "auto_start": [],
+            "status_map": {"implementation": "Active", "completed": "Resolved"},
+            "default_fields": {},
         }  # fmt: skip
         # A changed branch is checked (with the stored PAT) and saved.
         r = await http.patch(f"/api/workspaces/{wid}", json={"default_branch": "main"})

@@ -1,5 +1,6 @@
 """The workspace settings page in a real browser, at a phone's width: rename a workspace
-and add a secret variable through the tabs, and never see the secret again."""
+and add a secret variable through the tabs, and never see the secret again; edit the ticket
+settings without losing the sync rules the form does not show as fields."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.integration.stack import running_stack
 
 pytestmark = pytest.mark.identity
 SECRET = "browser-secret-value-1"
+RULE = {"label": "agent", "provider": "claude-code", "model": None, "queue": True}
 
 
 async def test_edit_a_workspace_in_the_browser(
@@ -39,9 +41,14 @@ async def test_edit_a_workspace_in_the_browser(
         async with db.session() as s:
             ada = (await s.scalars(select(User).where(User.display_name == "Ada"))).one()
             owner = Principal(ada.id, "Ada", None, frozenset({"admin"}), "f")
+            tickets = {"source": "github", "owner": "acme", "repo": "app",
+                       "auto_start": [RULE], "sync_interval_minutes": 30}  # fmt: skip
             ws = await WorkspaceService(s, SecretBox(TEST_MASTER), owner).create(
-                WorkspaceCreate(name="Mobile app", git_url="https://git.example/app.git")
-            )
+                WorkspaceCreate.model_validate(
+                    {"name": "Mobile app", "git_url": "https://git.example/app.git",
+                     "tickets": tickets}
+                )
+            )  # fmt: skip
 
         await page.get_by_role("link", name="Workspaces").click()
         await expect(page).to_have_url(f"{stack.url}/workspaces")
@@ -76,6 +83,21 @@ async def test_edit_a_workspace_in_the_browser(
         await form.get_by_role("button", name="Save variable").click()
         await expect(form.locator(".message")).to_contain_text("name")
         await page.screenshot(path=str(tmp_path / "workspace.png"), full_page=True)
+
+        # Tickets tab: editing one field keeps every other ticket setting (sync rules too).
+        await page.reload()
+        await page.get_by_role("tab", name="Tickets").click()
+        tickets = page.locator("#panel-tickets")
+        await tickets.get_by_label("Label filters (comma-separated)").fill("bug, agent")
+        await tickets.get_by_role("button", name="Save").click()
+        await expect(tickets.locator(".message")).to_have_text("Saved.")
+        saved = await (await page.request.get(f"{stack.url}/api/workspaces/{ws.id}")).json()
+        assert saved["tickets"]["label_filters"] == ["bug", "agent"]
+        assert saved["tickets"]["auto_start"] == [RULE]
+        assert saved["tickets"]["sync_interval_minutes"] == 30
+        await tickets.get_by_label("Auto-start rules (JSON)").first.fill("[{")
+        await tickets.get_by_role("button", name="Save").click()
+        await expect(tickets.locator(".message")).to_contain_text("auto_start")
 
         api = await page.request.get(f"{stack.url}/api/workspaces/{ws.id}/variables")
         assert api.ok and SECRET not in await api.text()

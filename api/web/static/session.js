@@ -94,6 +94,13 @@ function start() {
     }, delay);
   }
 
+  // The header also refreshes every few seconds while the session runs and the tab is seen:
+  // a status change made where this API's event bus cannot hear it (an orchestrator worker in
+  // another process), or an event missed across a reconnect, still shows.
+  setInterval(() => {
+    if (document.visibilityState === "visible" && info && !ENDED.has(info.status)) reload(0);
+  }, 5000);
+
   function markRead() {
     if (document.visibilityState !== "visible" || transcript.last <= readSent) return;
     readSent = transcript.last;

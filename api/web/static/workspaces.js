@@ -8,6 +8,14 @@ const FLASH = "polygent-workspace-flash";
 function valueOf(el) {
   if (el.type === "checkbox") return el.checked;
   if (el.dataset.kind === "list") return el.value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (el.dataset.kind === "number") return el.value === "" ? null : Number(el.value);
+  if (el.dataset.kind === "json") {
+    try {
+      return JSON.parse(el.value || "null");
+    } catch {
+      return el.value; // sent as typed: the API answers 422 naming the field
+    }
+  }
   return el.value;
 }
 
