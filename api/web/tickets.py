@@ -28,6 +28,7 @@ from orchestrator.tickets.candidates import CandidatePicks
 from orchestrator.tickets.models import Ticket
 from orchestrator.tickets.repository import TicketRepository
 from orchestrator.tickets.service import TicketService
+from orchestrator.tickets.sync_repository import TicketSyncRepository
 from orchestrator.users.repository import UserRepository
 from orchestrator.workspaces.errors import Forbidden, NotFound
 from orchestrator.workspaces.models import Workspace
@@ -148,7 +149,15 @@ async def _ticket_body(svc: TicketService, row: Ticket, user: Principal) -> dict
     ended = stage in TERMINAL
     budget = out.budget_usd
     candidates = await CandidatePicks(svc).views(row) if row.best_of else []
+    ws = await WorkspaceRepository(svc.db).get(row.workspace_id)
+    item_source = ws.ticket_source if ws and ws.ticket_source in ITEM_ACTIONS else None
+    linked = row.external_id is not None and row.source in ITEM_ACTIONS
+    link = await TicketSyncRepository(svc.db).link(row.id) if linked else None
     return {
+        "item_action": ITEM_ACTIONS[item_source]
+        if item_source and not linked and user.can("tickets.manage") else None,
+        "item_link": (ITEM_NAMES[row.source], row.external_id, link.url if link else None)
+        if linked else None,
         "candidates": candidates,
         "can_pick": bool(candidates) and row.session_id is None and stage == "implementation"
         and user.can("tickets.approve_dev"),
@@ -166,6 +175,12 @@ async def _ticket_body(svc: TicketService, row: Ticket, user: Principal) -> dict
         "can_pr": stage == "pull_request" and user.can("tickets.manage"),
         "holding": stage in HOLDING, "stage_labels": STAGE_LABELS,
     }  # fmt: skip
+
+
+# The workspace's item source → the ticket page's button (path, label); and its item's name.
+ITEM_ACTIONS = {"github": ("github-issue", "Create GitHub Issue"),
+                "tfs": ("tfs-bug", "Create TFS Bug")}  # fmt: skip
+ITEM_NAMES = {"github": "GitHub issue", "tfs": "Azure DevOps work item"}
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import httpx
 
-from orchestrator.logs import REDACTOR
+from orchestrator.tickets.rest_answers import judge
 
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 MAX_TAGS = 30
@@ -81,43 +81,11 @@ class ItemSource(Protocol):
 def check(resp: httpx.Response, provider: str, what: str) -> None:
     """Nothing for a success; SourceUnavailable for a passing failure; else SourceRefused
     with a sentence naming the cause (`what`: "list issues")."""
-    code = resp.status_code
-    if resp.is_success and "text/html" not in resp.headers.get("content-type", ""):
-        return
-    said = _detail(resp)
-    said = f": {said}" if said else "."
-    if code >= 500 or code == 429 or _rate_limited(resp):
-        raise SourceUnavailable(f"{provider} answered {code} when asked to {what}{said}")
-    if code in (401, 203) or resp.is_success:  # Azure DevOps answers a bad PAT with a page
-        raise SourceRefused(
-            f"{provider} did not accept the workspace's git token when asked to {what} "
-            f"({code}); set a valid git_pat on the workspace."
-        )
-    if code == 403:
-        raise SourceRefused(f"The workspace's git token may not {what} on {provider}{said}")
-    if code == 404:
-        raise SourceRefused(
-            f"{provider} found nothing when asked to {what} (404); check the workspace's "
-            "ticket settings and that its git token can see them."
-        )
-    raise SourceRefused(f"{provider} refused to {what} ({code}){said}")
-
-
-def _detail(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    parts = [str(body.get("message") or "")]
-    parts += [str(e["message"]) for e in body.get("errors") or []
-              if isinstance(e, dict) and e.get("message")]  # fmt: skip
-    return REDACTOR.redact(" ".join(p.strip() for p in parts if p.strip()))[:300]
-
-
-def _rate_limited(resp: httpx.Response) -> bool:
-    return resp.status_code == 403 and resp.headers.get("x-ratelimit-remaining") == "0"
+    verdict, sentence = judge(resp, provider, what, "nothing")
+    if verdict == "again":
+        raise SourceUnavailable(sentence)
+    if verdict == "refused":
+        raise SourceRefused(sentence)
 
 
 async def send(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import func, select
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.service import RPCError, RPCStatusCode
@@ -32,9 +33,10 @@ from orchestrator.tickets.models import Ticket
 from orchestrator.tickets.sync_models import TicketSyncLink
 from orchestrator.workspaces.models import Workspace
 from orchestrator.workspaces.sealed import git_pat_aad
+from tests.browser import chromium
 from tests.fakes.azure_work_items import FakeAzureWorkItems, serve_azure_work_items
 from tests.fakes.github_issues import FakeGitHubIssues, serve_github_issues
-from tests.helpers import TEST_MASTER
+from tests.helpers import TEST_MASTER, wait_for
 from tests.integration.stack import Stack, running_stack
 from tests.integration.tickets_kit import bare_workspace, create, history, ticket
 
@@ -434,3 +436,26 @@ async def test_create_tfs_bug_sets_the_default_fields_and_links_once(
         other = (await create(stack, ws, title="Other"))["id"]
         r = await stack.http.post(f"/api/tickets/{other}/github-issue")
         assert r.status_code == 409 and "not set up for GitHub" in r.json()["detail"], r.text
+
+
+async def test_create_github_issue_from_the_ticket_page(
+    db: Database, temporal_env: WorkflowEnvironment, tmp_path: Path, github: FakeGitHubIssues
+) -> None:
+    """The ticket page offers the action of the workspace's source, then links the item."""
+    async with stack_for(db, temporal_env, tmp_path) as (stack, made), chromium() as browser:
+        ws = await workspace(stack, made, {**GITHUB, "sync_enabled": False})
+        tid = (await create(stack, ws, title="From the page"))["id"]
+        token = str(stack.http.headers["Authorization"]).split()[1]
+        context = await browser.new_context(viewport={"width": 390, "height": 844})
+        await context.add_cookies([{"name": "polygent_at", "value": token, "url": stack.url}])
+        page = await context.new_page()
+        await page.goto(f"{stack.url}/tickets/{tid}")
+        await expect(page.get_by_role("button", name="Create TFS Bug")).to_have_count(0)
+        await page.get_by_role("button", name="Create GitHub Issue").click()
+        [issue] = await wait_for(lambda: [i for i in github.issues if not i.pull_request] or None,
+                                 timeout=60, what="the issue")  # fmt: skip
+        item = page.locator("[data-field=item]")
+        await expect(item).to_have_text(f"GitHub issue {issue.number}", timeout=30_000)
+        link = f"https://github.test/acme/widgets/issues/{issue.number}"
+        await expect(item.locator("a")).to_have_attribute("href", link)
+        await expect(page.get_by_role("button", name="Create GitHub Issue")).to_have_count(0)

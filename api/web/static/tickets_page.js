@@ -47,6 +47,7 @@ if (page) {
   const DONE = {
     queue: "Queued.", approve: "Approved.", "skip-to-merge": "Skipping to merge.", cancel: "Canceled.",
     "pr-merged": "Recorded as merged.", "pr-closed": "Recorded as closed.",
+    "github-issue": "The GitHub issue is created and linked.", "tfs-bug": "The Azure DevOps bug is created and linked.",
   };
   page.addEventListener("click", async (e) => {
     const button = e.target.closest("[data-act]");
