@@ -27,7 +27,9 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(get_session)]
+# Committed before the response is sent ("function" scope): a client's next request reads
+# what this one wrote (the default, "request", commits after the response has gone).
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:
