@@ -21,11 +21,11 @@ from orchestrator.contracts.tickets import (
     TicketView,
 )
 from orchestrator.sessions.models import Session
-from orchestrator.sessions.schemas import MessageIn, SessionCreate
+from orchestrator.sessions.schemas import SessionCreate
 from orchestrator.tickets.models import Ticket
 from orchestrator.tickets.schemas import CandidateOut, PickIn
 from orchestrator.tickets.service import TicketService, actor_of
-from orchestrator.tickets.sessions import TicketSessions, first_message
+from orchestrator.tickets.sessions import TicketSessions
 from orchestrator.workspaces.errors import Conflict, Forbidden
 from orchestrator.workspaces.repository import WorkspaceRepository
 
@@ -48,13 +48,8 @@ class TicketCandidates(TicketSessions):
                     title=f"{t.key}: {t.title}"[:280] + f" [{n + 1}/{len(t.best_of)}]",
                     mode="develop", provider=provider, model=model, dev_mode="auto",  # type: ignore[arg-type]
                 )  # fmt: skip
-                row = await svc.create(
-                    ws, body, host_id=t.host_id, ticket_id=t.id, budget_usd=t.budget_usd
-                )
-            files = await self._copy(t, row, await self.repo.attachment_ids(t.id))
-            msg = MessageIn(text=first_message(t), attachment_ids=files,
-                            request_id=f"ticket-{t.id}-c{n}-1")  # fmt: skip
-            await svc.send(row, msg)
+                row = await self._create(t, ws, svc, body)
+            await self._first_message(t, svc, row, f"ticket-{t.id}-c{n}-1")
             out.append(CandidateRef(session_id=row.id, provider=provider, model=model))
         return out
 

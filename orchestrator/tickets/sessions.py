@@ -21,6 +21,7 @@ from orchestrator.sessions.service import SessionService
 from orchestrator.tickets.models import Ticket
 from orchestrator.tickets.repository import TicketRepository
 from orchestrator.workspaces.errors import Conflict
+from orchestrator.workspaces.models import Workspace
 from orchestrator.workspaces.repository import WorkspaceRepository
 
 MAX_MESSAGE = 100_000
@@ -73,17 +74,29 @@ class TicketSessions:
                 title=f"{t.key}: {t.title}"[:300], mode="develop", provider=t.provider,  # type: ignore[arg-type]
                 model=t.model, dev_mode="auto",
             )  # fmt: skip
-            row = await svc.create(
-                ws, body, host_id=t.host_id, ticket_id=t.id, budget_usd=t.budget_usd
-            )
+            row = await self._create(t, ws, svc, body)
         t = await self.repo.get(ticket_id)
         assert t is not None
         t.session_id = row.id
-        files = await self._copy(t, row, await self.repo.attachment_ids(t.id))
-        msg = MessageIn(text=first_message(t), attachment_ids=files,
-                        request_id=f"ticket-{t.id}-1")  # fmt: skip
-        await svc.send(row, msg)
+        await self._first_message(t, svc, row, f"ticket-{t.id}-1")
         return row.id
+
+    async def _create(
+        self, t: Ticket, ws: Workspace, svc: SessionService, body: SessionCreate
+    ) -> Session:
+        """A session of the ticket: on its host, capped by its budget."""
+        return await svc.create(
+            ws, body, host_id=t.host_id, ticket_id=t.id, budget_usd=t.budget_usd
+        )
+
+    async def _first_message(
+        self, t: Ticket, svc: SessionService, row: Session, request_id: str
+    ) -> None:
+        """The ticket's key, title, description and files as the session's first message
+        (once, by `request_id`)."""
+        files = await self._copy(t, row, await self.repo.attachment_ids(t.id))
+        msg = MessageIn(text=first_message(t), attachment_ids=files, request_id=request_id)
+        await svc.send(row, msg)
 
     async def feedback(self, inp: FeedbackInput) -> None:
         t = await self.repo.get(inp.ticket_id)
